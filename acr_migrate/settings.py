@@ -1,0 +1,126 @@
+"""Settings of the flows (rendered as forms in the Prefect UI) and the config file that
+fills them for the CLI.
+
+The config file is TOML::
+
+    env_file = "sandbox.env"        # optional, relative to this file; KEY=VALUE lines
+    [source]  name, url, username, password_env, ca_bundle
+    [target]  name, url, username, password_env, ca_bundle
+    [storage] container, connection_string_env | account_url
+    [migration] engine, concurrency, include, exclude, force, dry_run, retries
+
+Secrets never live in it: ``password_env`` and ``connection_string_env`` name environment
+variables (set on the worker, or loaded from ``env_file`` by the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from acr_migrate.filters import FilterError, ImageFilter
+from acr_migrate.models import ConfigError, RegistryEndpoint
+from acr_migrate.storage import StorageSettings
+
+
+class EngineName(StrEnum):
+    """How images reach the target."""
+
+    OCI_COPY = "oci-copy"
+
+
+class ExportOptions(BaseModel):
+    """Options of the source-tenant export."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool = Field(default=False, description="Inventory and report only; write no blob")
+    include: list[str] = Field(
+        default_factory=list, description="Only these repositories (globs or /regex/)"
+    )
+    exclude: list[str] = Field(default_factory=list, description="Leave these repositories out")
+
+
+class ImportOptions(BaseModel):
+    """Options of the target-tenant import."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: EngineName = Field(default=EngineName.OCI_COPY, description="How images are copied")
+    concurrency: int = Field(default=8, ge=1, le=256, description="Images imported at once")
+    include: list[str] = Field(
+        default_factory=list, description="Only images matching: repo glob, repo:tag glob, /regex/"
+    )
+    exclude: list[str] = Field(default_factory=list, description="Leave matching images out")
+    force: bool = Field(default=False, description="Overwrite target tags that hold another digest")
+    dry_run: bool = Field(default=False, description="Plan and report only; write nothing")
+    retries: int = Field(
+        default=6, ge=0, le=20, description="Retries of throttled/transient faults"
+    )
+    retry_delay_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="First retry delay; doubles each retry (with jitter)"
+    )
+
+    def image_filter(self) -> ImageFilter:
+        try:
+            return ImageFilter.from_patterns(self.include, self.exclude)
+        except FilterError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+class MigrationConfig(BaseModel):
+    """The whole config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_file: str | None = None
+    source: RegistryEndpoint
+    target: RegistryEndpoint
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    migration: ImportOptions = Field(default_factory=ImportOptions)
+
+
+def load_env_file(path: Path) -> None:
+    """Load ``KEY=VALUE`` lines into the environment without overriding what is set."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        os.environ.setdefault(key.strip(), value.strip().strip('"'))
+
+
+def load_config(path: Path | str) -> MigrationConfig:
+    """Read the TOML config; relative paths in it are relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (run `acr-migrate sandbox up`?)")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    base = path.parent.resolve()
+    for section in ("source", "target"):
+        ca = raw.get(section, {}).get("ca_bundle")
+        if ca:
+            raw[section]["ca_bundle"] = str((base / ca).resolve())
+    try:
+        config = MigrationConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+    if config.env_file:
+        env_path = (base / config.env_file).resolve()
+        if not env_path.is_file():
+            raise ConfigError(f"{path}: env_file {env_path} not found")
+        load_env_file(env_path)
+    config.migration.image_filter()  # fail early on a bad pattern
+    return config

@@ -1,0 +1,151 @@
+"""Blob hand-over between the tenants: the manifest CSV, its metadata and the reports.
+
+Layout: ``<container>/<source-name>/<export-id>/manifest.csv`` with ``registry.json`` beside
+it, and ``results-<run>.csv`` / ``validation-<run>.csv`` written next to them by the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from datetime import UTC, datetime
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+from pydantic import BaseModel, ConfigDict, Field
+
+from acr_migrate.models import ConfigError
+
+MANIFEST_NAME = "manifest.csv"
+REGISTRY_NAME = "registry.json"
+_SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StorageSettings(BaseModel):
+    """Where manifests are handed over. Names the secret's variable, never the secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    container: str = Field(default="acr-migrate", description="Blob container")
+    connection_string_env: str | None = Field(
+        default=None, description="Environment variable holding a storage connection string"
+    )
+    account_url: str | None = Field(
+        default=None, description="https://<account>.blob.core.windows.net (identity auth)"
+    )
+
+
+class ManifestLocation(BaseModel):
+    """Where one export's manifest lives in blob storage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    container: str
+    blob: str = Field(description="e.g. myregistry/20261127T101500Z-1a2b3c/manifest.csv")
+
+    @property
+    def folder(self) -> str:
+        return self.blob.rsplit("/", 1)[0]
+
+    def sibling(self, name: str) -> str:
+        """A blob name next to the manifest."""
+        return f"{self.folder}/{name}"
+
+
+def safe_name(text: str) -> str:
+    """A blob-path-safe form of a registry name."""
+    return _SAFE_RE.sub("_", text).strip("_") or "registry"
+
+
+def new_export_id(now: datetime | None = None, suffix: str = "") -> str:
+    """Sortable export id: ``20261127T101500Z`` plus an optional short suffix."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{suffix}" if suffix else stamp
+
+
+class BlobStore:
+    """The container of one storage account, through azure-storage-blob."""
+
+    def __init__(self, settings: StorageSettings, credential: TokenCredential | None = None):
+        self.settings = settings
+        if settings.connection_string_env:
+            value = os.environ.get(settings.connection_string_env)
+            if not value:
+                raise ConfigError(
+                    f"storage: environment variable {settings.connection_string_env} is not set"
+                )
+            self.service = BlobServiceClient.from_connection_string(value)
+        elif settings.account_url:
+            if credential is None:
+                raise ConfigError("storage: account_url needs a credential (tenant identity)")
+            self.service = BlobServiceClient(settings.account_url, credential=credential)
+        else:
+            raise ConfigError("storage: set connection_string_env or account_url")
+        self.container = self.service.get_container_client(settings.container)
+
+    def url_of(self, blob: str) -> str:
+        """The blob's URL, for people to read (no SAS, no key)."""
+        return f"{self.container.url}/{blob}"
+
+    def ensure_container(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.container.create_container()
+
+    def put(
+        self,
+        blob: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.container.upload_blob(
+            blob,
+            data,
+            overwrite=True,
+            metadata=metadata,
+            content_settings=ContentSettings(content_type=content_type),
+        )
+
+    def get(self, blob: str) -> tuple[bytes, dict[str, str]]:
+        """Bytes and metadata of a blob; a clear error when it is missing."""
+        client = self.container.get_blob_client(blob)
+        try:
+            downloader = client.download_blob()
+        except ResourceNotFoundError:
+            raise ConfigError(
+                f"storage: blob {self.settings.container}/{blob} does not exist"
+            ) from None
+        data = downloader.readall()
+        return data, dict(downloader.properties.metadata or {})
+
+    def upload_export(
+        self,
+        source_name: str,
+        export_id: str,
+        manifest: bytes,
+        metadata: dict[str, str],
+        registry_json: bytes,
+    ) -> ManifestLocation:
+        """Write registry.json first, then the manifest (its arrival marks the export done)."""
+        self.ensure_container()
+        folder = f"{safe_name(source_name)}/{export_id}"
+        self.put(f"{folder}/{REGISTRY_NAME}", registry_json, content_type="application/json")
+        self.put(f"{folder}/{MANIFEST_NAME}", manifest, content_type="text/csv", metadata=metadata)
+        return ManifestLocation(container=self.settings.container, blob=f"{folder}/{MANIFEST_NAME}")
+
+    def latest_manifest(self, source_name: str) -> ManifestLocation:
+        """The newest export of ``source_name`` (export ids sort by time)."""
+        prefix = f"{safe_name(source_name)}/"
+        names = [
+            b.name
+            for b in self.container.list_blobs(name_starts_with=prefix)
+            if b.name.endswith(f"/{MANIFEST_NAME}")
+        ]
+        if not names:
+            raise ConfigError(
+                f"storage: no manifest under {self.settings.container}/{prefix} (run the export)"
+            )
+        return ManifestLocation(container=self.settings.container, blob=max(names))

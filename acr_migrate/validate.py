@@ -1,0 +1,78 @@
+"""Validation: does the target hold every manifest row with the same digest?"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from acr_migrate.filters import ImageFilter
+from acr_migrate.inventory.base import TargetState
+from acr_migrate.models import ImageRow
+
+
+class Check(StrEnum):
+    """Outcome of checking one manifest row in the target."""
+
+    OK = "ok"
+    MISSING = "missing"
+    MISMATCH = "mismatch"
+    EXCLUDED = "excluded"
+
+
+class ValidationRow(BaseModel):
+    """One manifest row checked against the target."""
+
+    repository: str
+    tag: str
+    expected_digest: str
+    found_digest: str
+    check: Check
+
+
+class ValidationReport(BaseModel):
+    """Every row checked; ``ok`` when nothing is missing or different."""
+
+    rows: list[ValidationRow]
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(r.check.value for r in self.rows)
+        return {c.value: found.get(c.value, 0) for c in Check}
+
+    @property
+    def ok(self) -> bool:
+        counts = self.counts()
+        return counts[Check.MISSING] == 0 and counts[Check.MISMATCH] == 0
+
+    def problems(self) -> list[ValidationRow]:
+        return [r for r in self.rows if r.check in (Check.MISSING, Check.MISMATCH)]
+
+
+def validate_rows(
+    rows: Iterable[ImageRow], target: TargetState, image_filter: ImageFilter | None = None
+) -> ValidationReport:
+    """Compare each row's digest with what the target's tag (or digest) resolves to."""
+    image_filter = image_filter or ImageFilter()
+    checked: list[ValidationRow] = []
+    for row in rows:
+        if image_filter.reason(row.repository, row.tag) is not None:
+            check, found = Check.EXCLUDED, ""
+        elif row.tag:
+            found = target.tags.get((row.repository, row.tag), "")
+            check = Check.OK if found == row.digest else Check.MISMATCH if found else Check.MISSING
+        else:
+            present = target.has(row.repository, row.digest)
+            found = row.digest if present else ""
+            check = Check.OK if present else Check.MISSING
+        checked.append(
+            ValidationRow(
+                repository=row.repository,
+                tag=row.tag,
+                expected_digest=row.digest,
+                found_digest=found,
+                check=check,
+            )
+        )
+    return ValidationReport(rows=checked)

@@ -1,0 +1,360 @@
+"""Start, seed, inspect and stop the whole sandbox.
+
+Layout of `root` (default ``<repo>/.sandbox``, or $ACR_MIGRATE_SANDBOX_ROOT):
+``acr-migrate.toml`` (config for the product), ``sandbox.env`` (secrets, 0600), ``sandbox.json``
+(machine-readable ports/urls/pids/dirs), ``pids.json``, ``seed.json``, ``auth.json`` (containers
+auth file for skopeo, 0600), ``ca.pem`` + ``certs.d/ca.crt``, ``logs/``, and one directory per
+service.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sandbox._process import (
+    SandboxError,
+    free_port,
+    http_answers,
+    pid_alive,
+    read_pids,
+    start_process,
+    stop_pid,
+    wait_for,
+    write_json,
+    write_pids,
+    write_secret,
+)
+from sandbox.azurite import connection_string, start_azurite
+from sandbox.certs import SandboxCerts, ensure_certs
+from sandbox.oci_push import Endpoint
+from sandbox.registries import (
+    HOST,
+    ServiceInfo,
+    new_password,
+    start_source_registry,
+    start_target_registry,
+    start_token_server,
+)
+from sandbox.seed import DEFAULT_IMAGES, SeedSummary, seed_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_NAME = "acr-migrate.toml"
+ENV_NAME = "sandbox.env"
+STATE_NAME = "sandbox.json"
+SEED_NAME = "seed.json"
+AUTH_NAME = "auth.json"
+SOURCE_USER = "source-admin"
+TARGET_USER = "target-admin"
+TARGET_SERVICE = "sandbox-target"
+SOURCE_PASSWORD_ENV = "ACR_MIGRATE_SOURCE_PASSWORD"
+TARGET_PASSWORD_ENV = "ACR_MIGRATE_TARGET_PASSWORD"
+STORAGE_ENV = "ACR_MIGRATE_STORAGE_CONNECTION_STRING"
+
+CONFIG_TEMPLATE = """\
+# Written by `acr-migrate sandbox up`. Points acr-migrate at the local sandbox.
+env_file = "sandbox.env"          # relative to this file; secrets live there, not here
+
+[source]
+name = "sandbox-source"
+url = {source_url}     # registry base URL (the /v2 API lives under it)
+username = "{source_user}"
+password_env = "{source_env}"
+ca_bundle = "ca.pem"               # relative to this file
+
+[target]
+name = "sandbox-target"
+url = {target_url}
+username = "{target_user}"
+password_env = "{target_env}"
+ca_bundle = "ca.pem"
+
+[storage]
+connection_string_env = "{storage_env}"
+container = "acr-migrate"
+
+[migration]
+engine = "oci-copy"
+concurrency = 8
+include = []
+exclude = []
+force = false
+dry_run = false
+"""
+
+
+def default_root() -> Path:
+    """``$ACR_MIGRATE_SANDBOX_ROOT`` or ``<repo>/.sandbox``."""
+    env = os.environ.get("ACR_MIGRATE_SANDBOX_ROOT")
+    return Path(env) if env else REPO_ROOT / ".sandbox"
+
+
+def _root(root: Path | str | None) -> Path:
+    return Path(root).resolve() if root is not None else default_root().resolve()
+
+
+def config_path(root: Path | str | None = None) -> Path:
+    """Where `up` writes the acr-migrate config for `root`."""
+    return _root(root) / CONFIG_NAME
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _running(root: Path) -> dict[str, bool]:
+    return {
+        name: pid_alive(int(rec["pid"]), rec.get("start_time"))
+        for name, rec in read_pids(root).items()
+    }
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines (no quoting; split at the first ``=``)."""
+    out: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value
+    return out
+
+
+def load_state(root: Path | str | None = None) -> dict[str, Any]:
+    """The contents of ``<root>/sandbox.json`` (raises if the sandbox was never started)."""
+    path = _root(root) / STATE_NAME
+    if not path.exists():
+        raise SandboxError(f"no sandbox state at {path}: run `python -m sandbox up` first")
+    return dict(json.loads(path.read_text()))
+
+
+def endpoints(config_path: Path | str) -> tuple[Endpoint, Endpoint]:
+    """(source, target) registry endpoints with credentials, read from the written config."""
+    config_path = Path(config_path).resolve()
+    config = tomllib.loads(config_path.read_text())
+    env = read_env_file(config_path.parent / config["env_file"])
+
+    def one(section: dict[str, Any]) -> Endpoint:
+        return Endpoint(
+            url=section["url"],
+            username=section["username"],
+            password=env[section["password_env"]],
+            ca_bundle=config_path.parent / section["ca_bundle"],
+        )
+
+    return one(config["source"]), one(config["target"])
+
+
+def _start_proxy(root: Path, certs: SandboxCerts, backend: str) -> ServiceInfo:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "sandbox.fault_proxy",
+        "--backend",
+        backend,
+        "--port",
+        str(port),
+        "--cert",
+        str(certs.server_pem),
+        "--key",
+        str(certs.server_key),
+        "--ca",
+        str(certs.ca_pem),
+    ]
+    proc = start_process("target-proxy", argv, root / "logs", cwd=REPO_ROOT)
+    url = f"https://{HOST}:{port}"
+    wait_for(
+        "target fault proxy",
+        lambda: http_answers(f"{url}/_sandbox/faults", certs.ca_pem, ok=(200,)),
+        timeout=30,
+        pid=proc["pid"],
+        log=proc["log"],
+    )
+    extra = {"backend": backend, "faults_url": f"{url}/_sandbox/faults"}
+    return ServiceInfo(name="target-proxy", url=url, port=port, process=proc, extra=extra)
+
+
+def _auth_file(entries: dict[str, tuple[str, str]]) -> str:
+    auths = {
+        host: {"auth": base64.b64encode(f"{user}:{pw}".encode()).decode()}
+        for host, (user, pw) in entries.items()
+    }
+    return json.dumps({"auths": auths}, indent=2) + "\n"
+
+
+def up(
+    root: Path | str | None = None,
+    *,
+    target_via_proxy: bool = False,
+    azurite_https: bool = False,
+    restart: bool = False,
+) -> Path:
+    """Start every sandbox service and write the config; returns the config path.
+
+    If the sandbox of `root` is already fully running, returns its config path unchanged
+    (``restart=True`` stops it and starts afresh). A partly running sandbox is restarted.
+    With `target_via_proxy` the config's target URL is the fault proxy (faults off by default).
+    """
+    root = _root(root)
+    with _locked(root):
+        os.chmod(root, 0o700)
+        alive = _running(root)
+        if alive and all(alive.values()) and not restart and (root / CONFIG_NAME).exists():
+            print(f"sandbox already running in {root}", file=sys.stderr)
+            return root / CONFIG_NAME
+        if alive:
+            _down(root)
+        try:
+            return _up(root, target_via_proxy, azurite_https)
+        except BaseException:
+            _down(root)
+            raise
+
+
+def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
+    certs = ensure_certs(root)
+    source_pw, target_pw = new_password(), new_password()
+    pids: dict[str, dict[str, Any]] = {}
+    services: dict[str, ServiceInfo] = {}
+
+    def record(key: str, service: ServiceInfo) -> ServiceInfo:
+        services[key] = service
+        pids[service.name] = service.process
+        write_pids(root, pids)
+        return service
+
+    # Record each pid as soon as it exists, so a failed start is cleaned up by `down`.
+    source = record("source", start_source_registry(root, certs, SOURCE_USER, source_pw))
+    token = record(
+        "token_server", start_token_server(root, certs, TARGET_SERVICE, {TARGET_USER: target_pw})
+    )
+    target = record("target", start_target_registry(root, certs, token, TARGET_USER))
+    proxy = record("target_proxy", _start_proxy(root, certs, target.url))
+    azurite = record("azurite", start_azurite(root, certs, https=azurite_https))
+
+    target_url = proxy.url if target_via_proxy else target.url
+    env = {
+        SOURCE_PASSWORD_ENV: source_pw,
+        TARGET_PASSWORD_ENV: target_pw,
+        STORAGE_ENV: connection_string(azurite.extra["blob_endpoint"]),
+        "SANDBOX_ROOT": str(root),
+        "SANDBOX_CERT_DIR": str(certs.cert_dir),
+        "SANDBOX_AUTH_FILE": str(root / AUTH_NAME),
+    }
+    write_secret(root / ENV_NAME, "".join(f"{k}={v}\n" for k, v in env.items()))
+    write_secret(
+        root / AUTH_NAME,
+        _auth_file(
+            {
+                source.url.removeprefix("https://"): (SOURCE_USER, source_pw),
+                target.url.removeprefix("https://"): (TARGET_USER, target_pw),
+                proxy.url.removeprefix("https://"): (TARGET_USER, target_pw),
+            }
+        ),
+    )
+    config_path = root / CONFIG_NAME
+    config_path.write_text(
+        CONFIG_TEMPLATE.format(
+            source_url=json.dumps(source.url),
+            target_url=json.dumps(target_url),
+            source_user=SOURCE_USER,
+            target_user=TARGET_USER,
+            source_env=SOURCE_PASSWORD_ENV,
+            target_env=TARGET_PASSWORD_ENV,
+            storage_env=STORAGE_ENV,
+        )
+    )
+    state = {
+        "root": str(root),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": str(config_path),
+        "env_file": str(root / ENV_NAME),
+        "auth_file": str(root / AUTH_NAME),
+        "ca_bundle": str(certs.ca_pem),
+        "cert_dir": str(certs.cert_dir),
+        "target_via_proxy": target_via_proxy,
+        "source": {**source.to_dict(), "username": SOURCE_USER},
+        "target": {**target.to_dict(), "username": TARGET_USER},
+        "token_server": token.to_dict(),
+        "target_proxy": proxy.to_dict(),
+        "azurite": azurite.to_dict(),
+        "pids": {name: rec["pid"] for name, rec in pids.items()},
+    }
+    write_json(root / STATE_NAME, state)
+    return config_path
+
+
+def seed(config_path: Path | str, images: int = DEFAULT_IMAGES, seed: int = 0) -> SeedSummary:
+    """Push the deterministic sample catalogue into the source registry of `config_path`.
+
+    Writes ``seed.json`` next to the config and returns the summary.
+    """
+    config_path = Path(config_path).resolve()
+    source, _ = endpoints(config_path)
+    summary = seed_registry(source, images=images, seed=seed)
+    write_json(config_path.parent / SEED_NAME, summary.to_dict())
+    return summary
+
+
+def _down(root: Path) -> list[str]:
+    stopped = []
+    for name, rec in reversed(list(read_pids(root).items())):
+        if stop_pid(int(rec["pid"]), rec.get("start_time")):
+            stopped.append(name)
+    with contextlib.suppress(FileNotFoundError):
+        (root / "pids.json").unlink()
+    return stopped
+
+
+def down(root: Path | str | None = None) -> list[str]:
+    """Stop exactly the processes recorded in ``<root>/pids.json``; returns the names stopped.
+
+    Already-dead pids are skipped. Data, certs and config stay on disk.
+    """
+    root = _root(root)
+    if not root.exists():
+        return []
+    with _locked(root):
+        return _down(root)
+
+
+def status(root: Path | str | None = None) -> dict[str, Any]:
+    """Running state per service plus URLs (no secrets)."""
+    root = _root(root)
+    alive = _running(root) if root.exists() else {}
+    state: dict[str, Any] = {}
+    with contextlib.suppress(SandboxError, ValueError):
+        state = load_state(root)
+    services = {}
+    for key in ("source", "token_server", "target", "target_proxy", "azurite"):
+        svc = state.get(key)
+        if not svc:
+            continue
+        services[svc["name"]] = {
+            "url": svc["url"],
+            "pid": svc["process"]["pid"],
+            "running": alive.get(svc["name"], False),
+        }
+    return {
+        "root": str(root),
+        "running": bool(alive) and all(alive.values()),
+        "config": state.get("config") if alive else None,
+        "services": services,
+    }

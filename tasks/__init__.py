@@ -1,0 +1,1 @@
+"""Prefect tasks: thin, retried, named calls into the ``acr_migrate`` core."""

@@ -1,0 +1,49 @@
+"""Tasks that write and read the blob hand-over."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from acr_migrate.manifest import read_manifest
+from acr_migrate.models import ImageRow
+from acr_migrate.storage import BlobStore, ManifestLocation, StorageSettings
+
+
+@task(name="publish-manifest", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 10])
+def publish_manifest(
+    storage: StorageSettings,
+    source_name: str,
+    export_id: str,
+    manifest: bytes,
+    metadata: dict[str, str],
+    registry_json: bytes,
+) -> tuple[ManifestLocation, str]:
+    """Upload the export; returns its location and a readable URL (no secrets)."""
+    store = BlobStore(storage)
+    location = store.upload_export(source_name, export_id, manifest, metadata, registry_json)
+    return location, store.url_of(location.blob)
+
+
+@task(name="fetch-manifest", cache_policy=NO_CACHE)
+def fetch_manifest(storage: StorageSettings, location: ManifestLocation) -> list[ImageRow]:
+    """Download and verify the manifest (metadata, sha256, row count, every cell)."""
+    data, metadata = BlobStore(storage).get(location.blob)
+    return read_manifest(data, metadata)
+
+
+@task(name="latest-manifest", cache_policy=NO_CACHE)
+def latest_manifest(storage: StorageSettings, source_name: str) -> ManifestLocation:
+    """The newest export of a source registry."""
+    return BlobStore(storage).latest_manifest(source_name)
+
+
+@task(name="upload-report", task_run_name="upload {name}", cache_policy=NO_CACHE, retries=3)
+def upload_report(
+    storage: StorageSettings, location: ManifestLocation, name: str, data: bytes
+) -> str:
+    """Write a report next to the manifest; returns its URL."""
+    store = BlobStore(storage)
+    blob = location.sibling(name)
+    store.put(blob, data, content_type="text/csv")
+    return store.url_of(blob)
