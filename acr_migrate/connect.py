@@ -10,9 +10,12 @@ from acr_migrate.models import ConfigError, RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
 
 
-def open_inventory(endpoint: RegistryEndpoint, *, workers: int = 8) -> Inventory:
-    """An inventory of ``endpoint`` (OCI distribution API)."""
-    return OciInventory(RegistryClient(endpoint, max_connections=max(8, workers)), workers=workers)
+def open_inventory(
+    endpoint: RegistryEndpoint, *, workers: int = 8, read_retries: int = 6
+) -> Inventory:
+    """An inventory of ``endpoint`` (OCI distribution API); reads retry throttling."""
+    client = RegistryClient(endpoint, max_connections=max(8, workers), read_retries=read_retries)
+    return OciInventory(client, workers=workers)
 
 
 def open_engine(

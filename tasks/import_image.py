@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as current_task_run
 
-from acr_migrate.errors import classify
-from acr_migrate.models import ImportItem, ImportResult, RegistryEndpoint
+from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from tasks.clients import engine_for
-
-#: The longest ``Retry-After`` we honour before the next attempt.
-MAX_RETRY_AFTER = 120.0
-
-
-def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry throttling and passing faults, nothing else.
-
-    When the server sent ``Retry-After``, wait that long first; the task's own backoff delay
-    (exponential, with jitter) comes on top, so we never come back early.
-    """
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        return False
-    verdict = classify(exc)
-    if verdict.transient and verdict.retry_after:
-        time.sleep(min(verdict.retry_after, MAX_RETRY_AFTER))
-    return verdict.transient
+from tasks.retry import retry_if_transient
 
 
 @task(
@@ -56,4 +35,7 @@ def import_image(
     except Exception as exc:
         exc.acr_attempts = attempt  # type: ignore[attr-defined]
         raise
+    if attempt > 1 and result.status is ImportStatus.SKIPPED:
+        # An earlier attempt of this run landed it (and failed after, e.g. while verifying).
+        result = result.model_copy(update={"status": ImportStatus.IMPORTED})
     return result.model_copy(update={"attempts": attempt})

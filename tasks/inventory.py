@@ -11,9 +11,17 @@ from acr_migrate.filters import ImageFilter
 from acr_migrate.inventory.base import TargetState
 from acr_migrate.models import ImageRow, RegistryEndpoint
 from tasks.clients import inventory_for
+from tasks.retry import retry_if_transient
 
 
-@task(name="inventory-registry", task_run_name="inventory {endpoint.name}", cache_policy=NO_CACHE)
+@task(
+    name="inventory-registry",
+    task_run_name="inventory {endpoint.name}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_condition_fn=retry_if_transient,
+)
 def inventory_registry(
     endpoint: RegistryEndpoint, include: list[str], exclude: list[str]
 ) -> tuple[list[ImageRow], list[str]]:
@@ -25,7 +33,14 @@ def inventory_registry(
     return rows, list(inventory.notes)
 
 
-@task(name="read-target", task_run_name="read {endpoint.name}", cache_policy=NO_CACHE)
+@task(
+    name="read-target",
+    task_run_name="read {endpoint.name}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_condition_fn=retry_if_transient,
+)
 def read_target(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> TargetState:
     """Tags and digests the target holds in the manifest's repositories."""
     rows = list(rows)

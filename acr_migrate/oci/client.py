@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ from urllib.parse import quote
 
 import httpx
 
-from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
+from acr_migrate.errors import (
+    DigestMismatchError,
+    RegistryHTTPError,
+    backoff_delays,
+    classify,
+    parse_retry_after,
+    with_jitter,
+)
 from acr_migrate.mediatypes import ACCEPT
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.oci.auth import TokenAuth
@@ -66,8 +74,11 @@ class RegistryClient:
         timeout: float = 60.0,
         max_connections: int = 32,
         transport: httpx.BaseTransport | None = None,
+        read_retries: int = 0,
     ):
         self.endpoint = endpoint
+        self.read_retries = read_retries
+        self.read_retried = 0
         self.auth = TokenAuth(endpoint.username, endpoint.password())
         self.requests = 0
         self.http = httpx.Client(
@@ -94,6 +105,30 @@ class RegistryClient:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _request(
+        self, method: str, url: str | httpx.URL, scope: str, **kwargs: Any
+    ) -> httpx.Response:
+        """Send; reads (GET/HEAD) are retried on transient faults up to ``read_retries`` times.
+
+        Writes are never retried here: the caller (the per-image task) retries the whole image.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._send(method, url, scope, **kwargs)
+            except Exception as exc:
+                verdict = classify(exc)
+                if method not in ("GET", "HEAD") or attempt >= self.read_retries:
+                    raise
+                if not verdict.transient:
+                    raise
+                delay = max(
+                    verdict.retry_after or 0.0, with_jitter(backoff_delays(attempt + 1, 0.5)[-1])
+                )
+                time.sleep(min(delay, 60.0))
+                attempt += 1
+                self.read_retried += 1
+
+    def _send(
         self,
         method: str,
         url: str | httpx.URL,

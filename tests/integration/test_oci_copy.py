@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,29 +14,15 @@ from acr_migrate.models import ImportItem, ImportStatus, RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
 from acr_migrate.settings import MigrationConfig
 from sandbox.fault_proxy import FaultProxy
-from sandbox.oci_push import Endpoint, Image, build_image, build_index, make_layer, push_image
+from sandbox.oci_push import Image, build_image, build_index, make_layer, push_image
+from tests.helpers import push_endpoint, uid
 
 pytestmark = pytest.mark.integration
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def layer(name: str, size: int = 2048, seed: str = ""):
     return make_layer(
         {f"data/{name}": (seed or name).encode() * (size // max(1, len(seed or name)))}
-    )
-
-
-def push_endpoint(endpoint: RegistryEndpoint) -> Endpoint:
-    password = endpoint.password()
-    assert password is not None
-    return Endpoint(
-        url=endpoint.url,
-        username=endpoint.username,
-        password=password.get_secret_value(),
-        ca_bundle=Path(endpoint.ca_bundle or ""),
     )
 
 
