@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 class RegistryEndpoint(BaseModel):
     """Where a registry is and how to log in. Holds the *name* of the secret, never its value."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="Short name used in blob paths and reports")
     url: str = Field(description="Base URL of the registry, e.g. https://myreg.azurecr.io")

@@ -36,7 +36,7 @@ class EngineName(StrEnum):
 class ExportOptions(BaseModel):
     """Options of the source-tenant export."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     dry_run: bool = Field(default=False, description="Inventory and report only; write no blob")
     include: list[str] = Field(
@@ -48,7 +48,7 @@ class ExportOptions(BaseModel):
 class ImportOptions(BaseModel):
     """Options of the target-tenant import."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     engine: EngineName = Field(default=EngineName.OCI_COPY, description="How images are copied")
     concurrency: int = Field(default=8, ge=1, le=256, description="Images imported at once")

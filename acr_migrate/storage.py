@@ -26,7 +26,7 @@ _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 class StorageSettings(BaseModel):
     """Where manifests are handed over. Names the secret's variable, never the secret."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     container: str = Field(default="acr-migrate", description="Blob container")
     connection_string_env: str | None = Field(
@@ -40,7 +40,7 @@ class StorageSettings(BaseModel):
 class ManifestLocation(BaseModel):
     """Where one export's manifest lives in blob storage."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     container: str
     blob: str = Field(description="e.g. myregistry/20261127T101500Z-1a2b3c/manifest.csv")

@@ -1,0 +1,1 @@
+"""How the flows become deployments: see ``prefect.yaml`` at the repository root."""
