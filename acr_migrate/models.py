@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from acr_migrate.azure.settings import AcrRegistryRef
 from acr_migrate.references import short_digest
 
 
@@ -29,6 +30,9 @@ class RegistryEndpoint(BaseModel):
         default=None, description="Environment variable of the worker holding the password"
     )
     ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust (path)")
+    azure: AcrRegistryRef | None = Field(
+        default=None, description="For an Azure Container Registry: where it is in ARM"
+    )
 
     @field_validator("url")
     @classmethod

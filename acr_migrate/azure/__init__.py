@@ -1,0 +1,1 @@
+"""The Azure path: tenant credentials, the acr inventory, the acr-import engine, provisioning."""
