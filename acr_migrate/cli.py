@@ -26,6 +26,7 @@ ENTRYPOINTS = {
     "export": "flows.source_export:source_export",
     "import": "flows.target_import:target_import",
     "validate": "flows.validate:validate",
+    "provision": "flows.provision:provision_registry",
 }
 
 app = typer.Typer(help="Move an Azure Container Registry to another tenant.", no_args_is_help=True)
@@ -198,6 +199,39 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
             console.print(
                 f"[red]{row.check.value}:[/red] {row.repository}:{row.tag or row.expected_digest}"
             )
+    _where()
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("provision")
+def provision_cmd(
+    config: ConfigOption = DEFAULT_CONFIG,
+    manifest: ManifestOption = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be created")] = False,
+) -> None:
+    """Target tenant: create the new registry to match the documented source."""
+    from acr_migrate.storage import ManifestLocation
+
+    cfg = _config(config)
+    location = (
+        ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
+    )
+    ok, report = _run(
+        "provision",
+        source=cfg.source,
+        target=cfg.target,
+        storage=cfg.storage,
+        manifest=location,
+        dry_run=dry_run,
+    )
+    if report is not None:
+        verb = "would create" if report.dry_run else "created"
+        state = "exists" if report.existed else verb
+        console.print(f"Registry {report.registry}: {state}")
+        for child in report.children_created:
+            console.print(f"  {verb} {child}")
+        for gap in report.gaps:
+            console.print(f"[yellow]not mirrored:[/yellow] {gap.what}: {gap.action}")
     _where()
     raise typer.Exit(0 if ok else 1)
 

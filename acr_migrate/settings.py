@@ -30,6 +30,7 @@ from acr_migrate.storage import StorageSettings
 class EngineName(StrEnum):
     """How images reach the target."""
 
+    ACR_IMPORT = "acr-import"
     OCI_COPY = "oci-copy"
 
 

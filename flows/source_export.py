@@ -16,6 +16,7 @@ from acr_migrate.models import RegistryEndpoint
 from acr_migrate.settings import ExportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings, new_export_id
 from flows.artifacts import artifact_key, manifest_link, markdown, table
+from tasks.azure import document_source
 from tasks.handover import publish_manifest
 from tasks.inventory import inventory_registry
 
@@ -41,7 +42,13 @@ def source_export(
 ) -> ExportSummary:
     """Inventory every repository, tag and manifest of ``source``; write the CSV manifest."""
     logger = get_run_logger()
+    document: dict | None = None
+    if source.azure is not None:
+        # Preflight: fails here, before anything is written, when content trust is on.
+        document, findings = document_source(source)
     rows, notes = inventory_registry(source, options.include, options.exclude)
+    if source.azure is not None:
+        notes = [*notes, *findings]
     data = write_manifest(rows)
     now = datetime.now(UTC)
     run_id = str(flow_run.id or "")
@@ -53,11 +60,12 @@ def source_export(
         "name": source.name,
         "login_server": source.login_server,
         "url": source.url,
-        "inventory": "oci",
+        "inventory": "acr" if document is not None else "oci",
         "exported_at": metadata["exported_at"],
         "repositories": len(per_repo),
         "rows": len(rows),
         "notes": notes,
+        "azure": document,
     }
     location: ManifestLocation | None = None
     url = ""

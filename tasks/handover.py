@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.manifest import read_manifest
 from acr_migrate.models import ImageRow
-from acr_migrate.storage import BlobStore, ManifestLocation, StorageSettings
+from acr_migrate.storage import REGISTRY_NAME, BlobStore, ManifestLocation, StorageSettings
 
 
 @task(name="publish-manifest", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 10])
@@ -47,3 +49,10 @@ def upload_report(
     blob = location.sibling(name)
     store.put(blob, data, content_type="text/csv")
     return store.url_of(blob)
+
+
+@task(name="fetch-registry-document", cache_policy=NO_CACHE)
+def fetch_registry_document(storage: StorageSettings, location: ManifestLocation) -> dict:
+    """The ``registry.json`` written beside the manifest by the export."""
+    data, _ = BlobStore(storage).get(location.sibling(REGISTRY_NAME))
+    return dict(json.loads(data))

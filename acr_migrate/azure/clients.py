@@ -1,0 +1,150 @@
+"""SDK clients for one registry: ARM (management) and the data plane, with token caching.
+
+azure-containerregistry 1.2 sends every call unauthenticated, takes the 401 challenge, exchanges
+the Entra token for an ACR refresh token (again each time: its freshness test is inverted) and
+that for an access token, then resends: four requests per call. :class:`TokenCachingPolicy`
+keeps the refresh token until it nears expiry and the access token per call shape, so a warm
+client sends one request per call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from azure.containerregistry import ContainerRegistryClient
+from azure.containerregistry._authentication_policy import ContainerRegistryChallengePolicy
+from azure.containerregistry._exchange_client import ACRExchangeClient
+from azure.containerregistry._helpers import _parse_exp_time
+from azure.core.credentials import TokenCredential
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+from acr_migrate.azure.credentials import transport_options
+from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef
+
+ARM_SCOPE = "https://management.azure.com/.default"
+_EARLY = 300.0  # renew tokens five minutes before they expire
+
+
+class RequestCounter(SansIOHTTPPolicy):
+    """Counts the HTTP requests a client sends, by path kind (for measurements)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def on_request(self, request: PipelineRequest) -> None:
+        path = request.http_request.url.split("?", 1)[0]
+        kind = "exchange" if "/oauth2/" in path else "api"
+        with self._lock:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.counts["total"] = self.counts.get("total", 0) + 1
+
+
+class CachingExchangeClient(ACRExchangeClient):
+    """Keeps the ACR refresh token until it is about to expire."""
+
+    def get_refresh_token(self, service: str, **kwargs: Any) -> str:
+        if not self._refresh_token or self._expiration_time - time.time() < _EARLY:
+            self._refresh_token = self.exchange_aad_token_for_refresh_token(service, **kwargs)
+            self._expiration_time = _parse_exp_time(self._refresh_token)
+        return self._refresh_token
+
+
+def _call_shape(request: PipelineRequest) -> str:
+    """Requests of one shape need the same token scope: method + path up to the resource kind."""
+    path = request.http_request.url.split("?", 1)[0].split("://", 1)[-1].split("/", 1)[-1]
+    parts = path.split("/")
+    for n, part in enumerate(parts):
+        if part.startswith("_") or part in ("manifests", "blobs", "tags"):
+            parts = parts[: n + 1]
+            break
+    return f"{request.http_request.method} /{'/'.join(parts)}"
+
+
+class TokenCachingPolicy(ContainerRegistryChallengePolicy):
+    """Sends a cached access token up front; falls back to the challenge flow on a 401."""
+
+    _tokens: dict[str, tuple[str, float]]
+    _lock: threading.Lock
+
+    def __init__(self, credential: TokenCredential | None, endpoint: str, **kwargs: Any) -> None:
+        super().__init__(credential, endpoint, **kwargs)
+        self._setup()
+
+    @classmethod
+    def adopt(cls, policy: ContainerRegistryChallengePolicy) -> None:
+        """Turn the SDK's policy (built inside the client) into this one, in place."""
+        policy.__class__ = cls
+        policy._setup()  # type: ignore[attr-defined]
+
+    def _setup(self) -> None:
+        if isinstance(self._exchange_client, ACRExchangeClient):
+            self._exchange_client.__class__ = CachingExchangeClient
+        self._tokens = {}
+        self._lock = threading.Lock()
+
+    def on_request(self, request: PipelineRequest) -> None:
+        with self._lock:
+            cached = self._tokens.get(_call_shape(request))
+        if cached and cached[1] - time.time() > _EARLY:
+            request.http_request.headers["Authorization"] = "Bearer " + cached[0]
+
+    def on_challenge(
+        self, request: PipelineRequest, response: PipelineResponse, challenge: str
+    ) -> bool:
+        with self._lock:  # one exchange at a time keeps the refresh token coherent
+            token = self._exchange_client.get_acr_access_token(challenge)
+            if token is None:
+                return False
+            self._tokens[_call_shape(request)] = (token, _parse_exp_time(token))
+        request.http_request.headers["Authorization"] = "Bearer " + token
+        return True
+
+
+class AcrDataPlaneClient(ContainerRegistryClient):
+    """``ContainerRegistryClient`` with :class:`TokenCachingPolicy` in place of the SDK's."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: TokenCredential,
+        *,
+        audience: str = ACR_AUDIENCE,
+        cache_tokens: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(endpoint, credential, audience=audience, **kwargs)
+        if cache_tokens:
+            TokenCachingPolicy.adopt(self._auth_policy)
+
+
+def data_plane_client(
+    endpoint: str,
+    credential: TokenCredential,
+    *,
+    ca_bundle: str | None = None,
+    cache_tokens: bool = True,
+    counter: RequestCounter | None = None,
+) -> AcrDataPlaneClient:
+    """A data-plane client of the registry at ``endpoint`` (``https://<login server>``)."""
+    extra: dict[str, Any] = dict(transport_options(ca_bundle))
+    if counter is not None:
+        extra["per_call_policies"] = [counter]
+    return AcrDataPlaneClient(endpoint, credential, cache_tokens=cache_tokens, **extra)
+
+
+def management_client(
+    ref: AcrRegistryRef, credential: TokenCredential, *, ca_bundle: str | None = None
+) -> ContainerRegistryManagementClient:
+    """ARM client of the registry's subscription (``resource_manager`` may be a stand-in)."""
+    return ContainerRegistryManagementClient(
+        credential,
+        ref.subscription_id,
+        base_url=ref.resource_manager,
+        credential_scopes=[ARM_SCOPE],
+        **transport_options(ca_bundle),
+    )

@@ -1,0 +1,84 @@
+"""One credential per tenant, built from :class:`TenantIdentity`.
+
+Never ``DefaultAzureCredential``: it reads one tenant from the environment, and a migration
+process talks to two. The authority host and the CA bundle are settings, which is all a local
+stand-in for Entra ID needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.identity import (
+    AzureCliCredential,
+    ClientSecretCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
+
+from acr_migrate.azure.settings import PUBLIC_AUTHORITY, IdentityKind, TenantIdentity
+from acr_migrate.models import ConfigError
+
+#: Returns the client secret of an identity (from an env var, a Prefect block...), or None.
+SecretResolver = Callable[[TenantIdentity], str | None]
+
+
+def secret_from_env(identity: TenantIdentity) -> str | None:
+    """The client secret from the variable named by ``client_secret_env``."""
+    if not identity.client_secret_env:
+        return None
+    value = os.environ.get(identity.client_secret_env)
+    if not value:
+        raise ConfigError(
+            f"tenant {identity.tenant_id}: environment variable "
+            f"{identity.client_secret_env} is not set"
+        )
+    return value
+
+
+def transport_options(ca_bundle: str | None) -> dict[str, Any]:
+    """azure-core transport keywords: trust ``ca_bundle`` when given."""
+    return {"connection_verify": ca_bundle} if ca_bundle else {}
+
+
+def tenant_credential(
+    identity: TenantIdentity,
+    *,
+    ca_bundle: str | None = None,
+    resolve_secret: SecretResolver = secret_from_env,
+) -> TokenCredential:
+    """The credential of one tenant, pinned to that tenant."""
+    common: dict[str, Any] = {"authority": identity.authority_host, **transport_options(ca_bundle)}
+    if identity.authority_host.rstrip("/") != PUBLIC_AUTHORITY:
+        # A sovereign cloud or a stand-in: do not ask the public cloud for instance metadata.
+        common["disable_instance_discovery"] = True
+    kind = identity.kind
+    if kind is IdentityKind.CLIENT_SECRET:
+        secret = resolve_secret(identity)
+        if not identity.client_id or not secret:
+            raise ConfigError(
+                f"tenant {identity.tenant_id}: client_secret identity needs client_id and a secret"
+            )
+        return ClientSecretCredential(identity.tenant_id, identity.client_id, secret, **common)
+    if kind is IdentityKind.WORKLOAD_IDENTITY:
+        token_file = os.environ.get(identity.token_file_env or "AZURE_FEDERATED_TOKEN_FILE")
+        if not identity.client_id or not token_file:
+            raise ConfigError(
+                f"tenant {identity.tenant_id}: workload identity needs client_id and a token file"
+            )
+        return WorkloadIdentityCredential(
+            tenant_id=identity.tenant_id,
+            client_id=identity.client_id,
+            token_file_path=token_file,
+            **common,
+        )
+    if kind is IdentityKind.MANAGED_IDENTITY:
+        return ManagedIdentityCredential(
+            client_id=identity.client_id, **transport_options(ca_bundle)
+        )
+    if kind is IdentityKind.AZURE_CLI:
+        return AzureCliCredential(tenant_id=identity.tenant_id)
+    raise ConfigError(f"unknown identity kind {kind!r}")

@@ -1,0 +1,113 @@
+"""Inventory over the ACR data plane (azure-containerregistry): one paged call per repository
+lists every manifest, tagged and untagged, with digest, size, timestamps and media type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from acr_migrate.azure.clients import AcrDataPlaneClient
+from acr_migrate.inventory.base import TargetState
+from acr_migrate.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX
+from acr_migrate.models import ImageRow
+
+
+def _media_type(manifest: Any) -> str:
+    extra = getattr(manifest, "additional_properties", None) or {}
+    media_type = extra.get("mediaType")
+    if media_type:
+        return str(media_type)
+    # Older registries omit it: an entry with references is a list, else an image.
+    return DOCKER_LIST if manifest.related_artifacts else DOCKER_MANIFEST
+
+
+def _platforms(manifest: Any) -> str:
+    found: list[str] = []
+    for ref in manifest.related_artifacts or []:
+        os_name, arch = ref.operating_system, ref.architecture
+        if os_name and arch and str(os_name) != "unknown":
+            text = f"{os_name}/{arch}"
+            if text not in found:
+                found.append(text)
+    return ";".join(found)
+
+
+class AcrInventory:
+    """Lists an Azure Container Registry through ``/acr/v1`` (metadata, not manifests)."""
+
+    def __init__(
+        self,
+        client: AcrDataPlaneClient,
+        login_server: str,
+        *,
+        workers: int = 8,
+        page_size: int = 100,
+    ):
+        self.client = client
+        self.login_server = login_server
+        self.workers = workers
+        self.page_size = page_size
+        self.notes: list[str] = []
+
+    def repositories(self) -> list[str]:
+        return sorted(self.client.list_repository_names(results_per_page=self.page_size))
+
+    def _manifests(self, repository: str) -> list[Any]:
+        return list(
+            self.client.list_manifest_properties(
+                repository, results_per_page=self.page_size, cls=lambda objs: list(objs)
+            )
+        )
+
+    def _rows(self, repository: str) -> list[ImageRow]:
+        rows: list[ImageRow] = []
+        manifests = self._manifests(repository)
+        # Platform manifests of an index are listed untagged; they travel with their index.
+        children = {ref.digest for m in manifests for ref in (m.related_artifacts or [])}
+        for manifest in manifests:
+            media_type = _media_type(manifest)
+            common = {
+                "source_registry": self.login_server,
+                "repository": repository,
+                "digest": manifest.digest,
+                "media_type": media_type,
+                "size_bytes": int(manifest.size or 0),
+                "created_at": manifest.created_on,
+                "updated_at": manifest.last_updated_on,
+                "platforms": _platforms(manifest) if media_type in (OCI_INDEX, DOCKER_LIST) else "",
+            }
+            tags = sorted(manifest.tags or [])
+            if tags:
+                rows.extend(ImageRow(tag=tag, **common) for tag in tags)
+            elif manifest.digest not in children:
+                rows.append(ImageRow(tag="", **common))
+        return rows
+
+    def images(self, repositories: Iterable[str] | None = None) -> Iterator[ImageRow]:
+        repos = sorted(repositories) if repositories is not None else self.repositories()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for rows in pool.map(self._rows, repos):
+                yield from rows
+
+    def state(
+        self, repositories: Iterable[str], untagged: Iterable[tuple[str, str]] = ()
+    ) -> TargetState:
+        state = TargetState()
+        repos = sorted(set(repositories))
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            listings = pool.map(self._listing_or_empty, repos)
+            for repo, manifests in zip(repos, listings, strict=True):
+                for manifest in manifests:
+                    state.digests.add((repo, manifest.digest))
+                    for tag in manifest.tags or []:
+                        state.tags[(repo, tag)] = manifest.digest
+        return state
+
+    def _listing_or_empty(self, repository: str) -> list[Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._manifests(repository)
+        except ResourceNotFoundError:
+            return []

@@ -1,0 +1,64 @@
+"""Tasks of the Azure path: document the source registry, provision the target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from acr_migrate.azure.clients import management_client
+from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.registry_config import (
+    ProvisionReport,
+    document_registry,
+    preflight,
+    provision,
+)
+from acr_migrate.models import RegistryEndpoint
+from tasks.retry import retry_if_transient
+
+
+def _arm(endpoint: RegistryEndpoint) -> Any:
+    assert endpoint.azure is not None
+    credential = tenant_credential(endpoint.azure.identity, ca_bundle=endpoint.ca_bundle)
+    return management_client(endpoint.azure, credential, ca_bundle=endpoint.ca_bundle)
+
+
+@task(
+    name="document-registry",
+    task_run_name="document {endpoint.name}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_condition_fn=retry_if_transient,
+)
+def document_source(endpoint: RegistryEndpoint) -> tuple[dict[str, Any], list[str]]:
+    """The registry's configuration and role assignments, and the preflight findings.
+
+    Raises :class:`~acr_migrate.azure.registry_config.PreflightError` when content trust is on.
+    """
+    if endpoint.azure is None:
+        raise ValueError(f"{endpoint.name}: no [azure] section; nothing to document through ARM")
+    with _arm(endpoint) as arm:
+        document = document_registry(arm, endpoint.azure)
+    return document, preflight(document)
+
+
+@task(name="provision-registry", task_run_name="provision {target.name}", cache_policy=NO_CACHE)
+def provision_target(
+    target: RegistryEndpoint, document: dict[str, Any], dry_run: bool
+) -> ProvisionReport:
+    """Create the target registry (and its sub-resources) from the source's document."""
+    if target.azure is None:
+        raise ValueError(f"{target.name}: no [azure] section; cannot create a registry")
+    with _arm(target) as arm:
+        return provision(arm, document, target.azure, dry_run=dry_run)
+
+
+@task(name="document-target", task_run_name="document {endpoint.name}", cache_policy=NO_CACHE)
+def document_target(endpoint: RegistryEndpoint) -> dict[str, Any]:
+    """The target registry's configuration, to compare with the source."""
+    assert endpoint.azure is not None
+    with _arm(endpoint) as arm:
+        return document_registry(arm, endpoint.azure)
