@@ -30,6 +30,7 @@ demo: setup
 	$(RUN) acr-migrate sandbox up
 	$(RUN) acr-migrate sandbox seed --images $(IMAGES)
 	$(RUN) acr-migrate export
+	$(RUN) acr-migrate provision
 	$(RUN) acr-migrate import
 	$(RUN) acr-migrate validate
 	@echo "--- second import: everything is already there, nothing is copied ---"

@@ -16,6 +16,7 @@ from acr_migrate.azure.registry_config import (
     provision,
 )
 from acr_migrate.models import RegistryEndpoint
+from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
 from tasks.retry import retry_if_transient
 
 

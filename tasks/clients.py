@@ -8,6 +8,7 @@ from acr_migrate.connect import open_engine, open_inventory
 from acr_migrate.engines.base import Engine
 from acr_migrate.inventory.base import Inventory
 from acr_migrate.models import RegistryEndpoint
+from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
 
 _lock = threading.Lock()
 _engines: dict[tuple[str, RegistryEndpoint, RegistryEndpoint], Engine] = {}

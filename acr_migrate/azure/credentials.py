@@ -26,8 +26,21 @@ from acr_migrate.models import ConfigError
 SecretResolver = Callable[[TenantIdentity], str | None]
 
 
+_secret_sources: list[SecretResolver] = []
+
+
+def add_secret_source(source: SecretResolver) -> None:
+    """Let an outer layer (e.g. Prefect blocks) supply secrets; tried before the environment."""
+    if source not in _secret_sources:
+        _secret_sources.insert(0, source)
+
+
 def secret_from_env(identity: TenantIdentity) -> str | None:
-    """The client secret from the variable named by ``client_secret_env``."""
+    """The client secret: from a registered source (a block), else ``client_secret_env``."""
+    for source in _secret_sources:
+        value = source(identity)
+        if value:
+            return value
     if not identity.client_secret_env:
         return None
     value = os.environ.get(identity.client_secret_env)

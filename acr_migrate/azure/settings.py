@@ -31,6 +31,9 @@ class TenantIdentity(BaseModel):
     client_secret_env: str | None = Field(
         default=None, description="Environment variable holding the client secret"
     )
+    block: str | None = Field(
+        default=None, description="Name of a TenantCredentials Prefect block holding the secret"
+    )
     token_file_env: str | None = Field(
         default=None, description="Workload identity: variable naming the federated token file"
     )

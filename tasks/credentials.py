@@ -1,0 +1,55 @@
+"""Tenant credentials as a Prefect block: one per tenant, the secret kept as ``SecretStr``.
+
+Register the block type once (``prefect block register -m tasks.credentials``), create one
+block per tenant in the UI, and name it in the registry's ``azure.identity.block``.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from acr_migrate.azure.credentials import add_secret_source
+from acr_migrate.azure.settings import PUBLIC_AUTHORITY, IdentityKind, TenantIdentity
+
+
+class TenantCredentials(Block):
+    """An Entra identity of one tenant (client secret, managed or workload identity)."""
+
+    _block_type_name = "ACR Migrate Tenant Credentials"
+    _block_type_slug = "acr-migrate-tenant-credentials"
+    _description = "The identity acr-migrate uses in one Entra tenant."
+
+    tenant_id: str = Field(description="Entra tenant (directory) id")
+    kind: IdentityKind = Field(default=IdentityKind.CLIENT_SECRET)
+    client_id: str | None = Field(default=None, description="App (client) id")
+    client_secret: SecretStr | None = Field(default=None, description="Client secret")
+    authority_host: str = Field(default=PUBLIC_AUTHORITY)
+
+    def identity(self, block_name: str) -> TenantIdentity:
+        """The :class:`TenantIdentity` this block stands for."""
+        return TenantIdentity(
+            tenant_id=self.tenant_id,
+            kind=self.kind,
+            client_id=self.client_id,
+            authority_host=self.authority_host,
+            block=block_name,
+        )
+
+
+def secret_from_block(identity: TenantIdentity) -> str | None:
+    """The client secret of the block the identity names; checks it is the same tenant."""
+    if not identity.block:
+        return None
+    block = cast(TenantCredentials, TenantCredentials.load(identity.block, _sync=True))  # type: ignore[call-arg]
+    if block.tenant_id != identity.tenant_id:
+        raise ValueError(
+            f"block {identity.block!r} is for tenant {block.tenant_id}, "
+            f"not {identity.tenant_id}: one credential per tenant"
+        )
+    return block.client_secret.get_secret_value() if block.client_secret else None
+
+
+add_secret_source(secret_from_block)
