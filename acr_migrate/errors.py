@@ -54,6 +54,11 @@ class RegistryHTTPError(MigrationError):
             text += f" [Retry-After {retry_after:g}s]"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable (Dask ships failed task states between processes).
+        args = (self.method, self.path, self.status, self.detail, self.retry_after)
+        return (type(self), args, self.__dict__)
+
 
 class DigestMismatchError(MigrationError):
     """Content did not hash to the digest it was asked for."""

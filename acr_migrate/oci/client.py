@@ -362,6 +362,17 @@ class RegistryClient:
         self._request("PUT", final, scope, body=b"", headers={"Content-Length": "0"}, ok=(201,))
         return sent
 
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """DELETE a manifest by digest (and so every tag on it); False when it was not there."""
+        path = f"/v2/{self._repo_path(repository)}/manifests/{digest}"
+        try:
+            self._request("DELETE", path, self._scope(repository, "delete"), ok=(202, 200))
+        except RegistryHTTPError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
         """PUT the manifest's exact bytes under a tag or its digest; returns the digest."""
         path = f"/v2/{self._repo_path(repository)}/manifests/{reference}"

@@ -1,0 +1,46 @@
+"""Pure pieces of the Azure path: ARM error messages and token-cache keys."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from azure.core.exceptions import HttpResponseError, ODataV4Format
+
+from acr_migrate.azure.clients import _call_shape
+from acr_migrate.azure.import_engine import describe_arm_error
+from acr_migrate.errors import is_transient
+
+
+def arm_error(status: int, code: str, message: str, retry_after: str | None = None):
+    exc = HttpResponseError(message=message)
+    exc.status_code = status
+    exc.error = ODataV4Format({"code": code, "message": message})
+    exc.response = SimpleNamespace(headers={"Retry-After": retry_after} if retry_after else {})
+    return exc
+
+
+def test_arm_errors_become_clear_per_image_messages() -> None:
+    conflict = describe_arm_error(arm_error(409, "Conflict", "Tag v1 already exists"), "app:v1")
+    assert conflict.status == 409 and "force" in str(conflict) and "app:v1" in str(conflict)
+    assert not is_transient(conflict)
+    missing = describe_arm_error(arm_error(400, "InvalidParameters", "Image not found"), "app:v1")
+    assert "not found" in str(missing) and not is_transient(missing)
+    throttled = describe_arm_error(arm_error(429, "TooManyRequests", "slow down", "3"), "app:v1")
+    assert is_transient(throttled) and throttled.retry_after == 3
+    denied = describe_arm_error(arm_error(403, "AuthorizationFailed", "no"), "app:v1")
+    assert "Contributor" in str(denied) and not is_transient(denied)
+
+
+def test_call_shapes_group_requests_needing_one_token_scope() -> None:
+    def shape(method: str, url: str) -> str:
+        return _call_shape(SimpleNamespace(http_request=SimpleNamespace(method=method, url=url)))
+
+    base = "https://reg.example"
+    assert shape("GET", f"{base}/acr/v1/a/b/_manifests/sha256:1?x=1") == shape(
+        "GET", f"{base}/acr/v1/a/b/_manifests/sha256:2"
+    )
+    assert shape("GET", f"{base}/acr/v1/a/_manifests") != shape(
+        "GET", f"{base}/acr/v1/b/_manifests"
+    )
+    assert shape("PATCH", f"{base}/acr/v1/a") != shape("GET", f"{base}/acr/v1/a")
+    assert shape("GET", f"{base}/acr/v1/_catalog?n=2") == "GET /acr/v1/_catalog"
