@@ -21,7 +21,7 @@ from azure.storage.blob import BlobServiceClient
 from acr_migrate.manifest import read_manifest
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
-from acr_migrate.settings import ExportOptions, MigrationConfig
+from acr_migrate.settings import EngineName, ExportOptions, MigrationConfig
 from flows.source_export import source_export
 from flows.target_import import ImportSummary, target_import
 from flows.validate import validate
@@ -69,7 +69,7 @@ def run_import(
         target or cfg.target,
         cfg.storage,
         manifest,
-        cfg.migration.model_copy(update=options),
+        cfg.migration.model_copy(update={"engine": EngineName.OCI_COPY, **options}),
         return_state=True,
     )
     summary = state.result(raise_on_failure=False)
@@ -101,7 +101,6 @@ def test_export_import_validate_then_idempotent(
     cfg = migration_config
     export = run_export(cfg)
     assert export.rows >= 30 and export.location is not None
-    assert any("untagged manifests are not listed" in n for n in export.notes)
 
     # The blob carries the metadata of the manifest contract and reads back clean.
     service = BlobServiceClient.from_connection_string(
@@ -113,7 +112,10 @@ def test_export_import_validate_then_idempotent(
     rows = read_manifest(data, metadata)
     assert len(rows) == export.rows == int(metadata["row_count"])
     seeded_tags = {(i.repository, t): i.digest for i in seed_summary.images for t in i.tags}
-    assert {(r.repository, r.tag): r.digest for r in rows} == seeded_tags
+    assert {(r.repository, r.tag): r.digest for r in rows if r.tag} == seeded_tags
+    # The source is an ACR (data plane): untagged manifests are listed, not invented.
+    seeded_untagged = {(i.repository, i.digest) for i in seed_summary.images if not i.tags}
+    assert {(r.repository, r.digest) for r in rows if not r.tag} == seeded_untagged
 
     state, summary = run_import(cfg, manifest=export.location)
     assert state.is_completed(), state.message
@@ -123,7 +125,7 @@ def test_export_import_validate_then_idempotent(
 
     # Every target digest equals the source digest, by skopeo on both sides.
     for row in rows:
-        ref = f"{row.repository}:{row.tag}"
+        ref = f"{row.repository}:{row.tag}" if row.tag else f"{row.repository}@{row.digest}"
         assert skopeo_digest(sandbox_config, cfg.target, ref) == row.digest, ref
         assert skopeo_digest(sandbox_config, cfg.source, ref) == row.digest, ref
 
@@ -134,7 +136,8 @@ def test_export_import_validate_then_idempotent(
     assert all(run.state_name == "Completed" for run in image_runs.values())
     first_tag = {}
     for r in rows:  # rows are sorted by tag within a repository, as the import names them
-        first_tag.setdefault((r.repository, r.digest), f"{r.repository}:{r.tag}")
+        label = f"{r.repository}:{r.tag}" if r.tag else f"{r.repository}@{r.digest[7:19]}"
+        first_tag.setdefault((r.repository, r.digest), label)
     assert set(image_runs) == set(first_tag.values())
 
     # A second import imports nothing; validation still passes.
@@ -184,7 +187,7 @@ def test_429_storm_ends_with_every_image_imported_and_retries_visible(
     prefix = f"storm-{uuid.uuid4().hex[:6]}"
     pushed = _push_new(cfg, prefix, 8)
     export = run_export(cfg, include=[f"{prefix}/*"])
-    proxy = fault_proxy("target", burst=12, rate=0.05, retry_after=1, seed=7)
+    proxy = fault_proxy(cfg.target.url, burst=12, rate=0.05, retry_after=1, seed=7)
     via_proxy = cfg.target.model_copy(update={"url": proxy.url})
     state, summary = run_import(
         cfg,
@@ -217,7 +220,7 @@ def test_a_failed_image_does_not_stop_the_others(
     export = run_export(cfg, include=[f"{prefix}/*"])
     # Every write to app1 is refused (403): not transient, so no retry.
     proxy = fault_proxy(
-        "target",
+        cfg.target.url,
         status=403,
         burst=0,
         rate=1.0,

@@ -107,7 +107,7 @@ def test_layers_already_in_target_are_not_sent_again(
     push_image(push_endpoint(src), repo, ["new"], new)
     push_image(push_endpoint(dst), repo, ["old"], old)  # the target already holds the base
 
-    proxy = fault_proxy("target", methods=["PATCH"])  # no faults: it counts blob uploads
+    proxy = fault_proxy(dst.url, methods=["PATCH"])  # no faults: it counts blob uploads
     via_proxy = dst.model_copy(update={"url": proxy.url})
     result = engine(src, via_proxy).import_image(item_of(repo, new, "new"))
     uploads = proxy.counters["requests_matched"]

@@ -1,0 +1,149 @@
+"""Faults of the ARM stand-in, set per run at ``PUT /_sandbox/faults`` (ARM port).
+
+Config keys (missing keys take defaults; unknown keys are refused):
+
+- ``throttle_rate`` (0..1): share of matching ARM calls answered 429 + ``Retry-After``
+  (``retry_after`` seconds) with ARM's ``SubscriptionRequestsThrottled`` body.
+- ``error_rate`` (0..1): share answered ``error_status`` (default 503) ``ServiceUnavailable``.
+- ``imports_only``: the two rates above apply only to ``importImage`` POSTs.
+- ``latency_ms``: added to every ARM call (before any fault).
+- ``import_rate_per_second`` / ``import_burst``: token bucket on ``importImage`` POSTs; excess
+  gets 429 ``TooManyRequests`` + ``Retry-After`` (0 = unlimited).
+- ``fail_lro_rate`` (0..1) and/or ``fail_lro_repository_regex``: an import whose LRO ends
+  ``Failed`` in its final 200 poll body (``{"status":"Failed","error":{...}}``), nothing copied.
+- ``lro_retry_after`` (seconds, float ok, default 1) and ``lro_min_polls`` (202 polls before
+  the final answer, default 1, as recorded).
+- ``seed``: RNG seed (the same seed gives the same fault pattern).
+
+``GET /_sandbox/faults`` returns ``{"config": ..., "counters": ...}``; ``PUT`` resets the
+counters and RNG unless ``?keep_counters=1``; ``DELETE`` clears the faults (counters kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ArmFaultConfig:
+    throttle_rate: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 503
+    retry_after: float = 1
+    imports_only: bool = False
+    latency_ms: int = 0
+    import_rate_per_second: float = 0.0
+    import_burst: int = 1
+    fail_lro_rate: float = 0.0
+    fail_lro_repository_regex: str | None = None
+    lro_retry_after: float = 1
+    lro_min_polls: int = 1
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArmFaultConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        cfg = cls(**data)
+        for name in ("throttle_rate", "error_rate", "fail_lro_rate"):
+            if not 0.0 <= float(getattr(cfg, name)) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if not 500 <= int(cfg.error_status) <= 599:
+            raise ValueError("error_status must be a 5xx code")
+        if cfg.retry_after < 0 or cfg.latency_ms < 0 or cfg.import_rate_per_second < 0:
+            raise ValueError("retry_after, latency_ms and import_rate_per_second must be >= 0")
+        if cfg.lro_retry_after <= 0 or cfg.lro_min_polls < 0 or cfg.import_burst < 1:
+            raise ValueError("lro_retry_after must be > 0, lro_min_polls >= 0, import_burst >= 1")
+        if cfg.fail_lro_repository_regex:
+            re.compile(cfg.fail_lro_repository_regex)
+        return cfg
+
+
+@dataclass
+class ArmCounters:
+    arm_calls: int = 0
+    throttled: int = 0
+    errors_injected: int = 0
+    imports_requested: int = 0
+    imports_throttled: int = 0
+    imports_started: int = 0
+    imports_completed: int = 0
+    imports_failed: int = 0
+    lro_failures_injected: int = 0
+    lro_polls: int = 0
+
+
+@dataclass
+class ArmFaults:
+    config: ArmFaultConfig = field(default_factory=ArmFaultConfig)
+    counters: ArmCounters = field(default_factory=ArmCounters)
+
+    def __post_init__(self) -> None:
+        self.set(self.config, keep_counters=True)
+
+    def set(self, config: ArmFaultConfig, keep_counters: bool = False) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._lro_rng = random.Random(config.seed + 1)
+        self._tokens = float(config.import_burst)
+        self._stamp = time.monotonic()
+        self._regex = (
+            re.compile(config.fail_lro_repository_regex)
+            if config.fail_lro_repository_regex
+            else None
+        )
+        if not keep_counters:
+            self.counters = ArmCounters()
+
+    def decide(self, is_import: bool) -> str | None:
+        """Count an ARM call; "throttle", "error" or None."""
+        cfg = self.config
+        self.counters.arm_calls += 1
+        if cfg.imports_only and not is_import:
+            return None
+        if cfg.throttle_rate and self._rng.random() < cfg.throttle_rate:
+            self.counters.throttled += 1
+            if is_import:
+                self.counters.imports_throttled += 1
+            return "throttle"
+        if cfg.error_rate and self._rng.random() < cfg.error_rate:
+            self.counters.errors_injected += 1
+            return "error"
+        return None
+
+    def import_admitted(self) -> bool:
+        """Token bucket on importImage POSTs (True if within the rate)."""
+        cfg = self.config
+        self.counters.imports_requested += 1
+        if cfg.import_rate_per_second <= 0:
+            return True
+        t = time.monotonic()
+        self._tokens = min(
+            float(cfg.import_burst), self._tokens + (t - self._stamp) * cfg.import_rate_per_second
+        )
+        self._stamp = t
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.counters.imports_throttled += 1
+        self.counters.throttled += 1
+        return False
+
+    def lro_should_fail(self, repositories: list[str]) -> bool:
+        cfg = self.config
+        if self._regex is not None and any(self._regex.search(r) for r in repositories):
+            return True
+        return bool(cfg.fail_lro_rate) and self._lro_rng.random() < cfg.fail_lro_rate
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "counters": dataclasses.asdict(self.counters),
+        }

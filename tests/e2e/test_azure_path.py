@@ -1,0 +1,247 @@
+"""The production code path over the Azure stand-in, with two tenants.
+
+azure-identity, azure-mgmt-containerregistry and azure-containerregistry run unmodified; only
+the authority host, the ARM endpoint and the CA bundle point at the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from acr_migrate.azure.clients import management_client
+from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.import_engine import AcrImportEngine
+from acr_migrate.azure.registry_config import compare, document_registry
+from acr_migrate.models import ImportItem
+from acr_migrate.settings import ExportOptions, MigrationConfig
+from flows.provision import provision_registry
+from flows.source_export import source_export
+from flows.target_import import ImportSummary, target_import
+from sandbox.oci_push import build_image, make_layer, push_image
+from tests.helpers import push_endpoint
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+
+
+def export(cfg: MigrationConfig, **options: Any):
+    state = source_export(cfg.source, cfg.storage, ExportOptions(**options), return_state=True)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+def run_import(cfg: MigrationConfig, location, **options: Any):
+    state = target_import(
+        cfg.source,
+        cfg.target,
+        cfg.storage,
+        location,
+        cfg.migration.model_copy(update=options),
+        return_state=True,
+    )
+    summary = state.result(raise_on_failure=False)
+    assert isinstance(summary, ImportSummary), summary
+    return state, summary
+
+
+def arm_for(cfg: MigrationConfig, endpoint, identity_of=None):
+    """An ARM client for ``endpoint``'s subscription with the identity of ``identity_of``."""
+    who = (identity_of or endpoint).azure.identity
+    credential = tenant_credential(who, ca_bundle=endpoint.ca_bundle)
+    return management_client(endpoint.azure, credential, ca_bundle=endpoint.ca_bundle)
+
+
+def set_faults(sandbox_state: dict[str, Any], **faults: Any) -> None:
+    url = sandbox_state["azure"]["faults_url"]
+    httpx.put(url, json=faults, verify=sandbox_state["ca_bundle"]).raise_for_status()
+
+
+def fault_counters(sandbox_state: dict[str, Any]) -> dict[str, Any]:
+    url = sandbox_state["azure"]["faults_url"]
+    return dict(httpx.get(url, verify=sandbox_state["ca_bundle"]).json()["counters"])
+
+
+@pytest.fixture(scope="module")
+def provisioned(migration_config: MigrationConfig) -> Iterator[Any]:
+    """Export the source (documented through ARM), then create the target from it."""
+    cfg = migration_config
+    assert cfg.source.azure is not None and cfg.target.azure is not None
+    summary = export(cfg)
+    state = provision_registry(
+        cfg.source, cfg.target, cfg.storage, summary.location, return_state=True
+    )
+    assert state.is_completed(), state.message
+    yield summary, state.result()
+
+
+def test_provisioning_round_trip(migration_config: MigrationConfig, provisioned: Any) -> None:
+    cfg = migration_config
+    _, report = provisioned
+    assert report.created and not report.existed
+    assert {"replications/northeurope"} <= set(report.children_created) or any(
+        c.startswith("replications/") for c in report.children_created
+    )
+    kinds = {c.split("/")[0] for c in report.children_created}
+    assert {"replications", "webhooks", "scope_maps", "tokens"} <= kinds
+    gaps = " | ".join(g.what for g in report.gaps)
+    for expected in (
+        "customer-managed key",
+        "private endpoint",
+        "passwords of token",
+        "role assignment",
+    ):
+        assert expected in gaps
+    with arm_for(cfg, cfg.source) as arm:
+        source_doc = document_registry(arm, cfg.source.azure)
+    with arm_for(cfg, cfg.target) as arm:
+        target_doc = document_registry(arm, cfg.target.azure)
+    assert compare(source_doc, target_doc) == []
+    assert target_doc["registry"]["properties"]["adminUserEnabled"] is True
+    assert target_doc["registry"]["tags"] == source_doc["registry"]["tags"]
+    # Running it again keeps what is there.
+    state = provision_registry(
+        cfg.source, cfg.target, cfg.storage, provisioned[0].location, return_state=True
+    )
+    again = state.result()
+    assert again.existed and not again.created and again.children_created == []
+
+
+def test_tenants_are_isolated(migration_config: MigrationConfig, provisioned: Any) -> None:
+    cfg = migration_config
+    with (
+        arm_for(cfg, cfg.source, identity_of=cfg.target) as arm,
+        pytest.raises(HttpResponseError) as info,
+    ):
+        arm.registries.get(cfg.source.azure.resource_group, cfg.source.azure.registry)
+    assert info.value.status_code == 401 and "InvalidAuthenticationTokenTenant" in str(info.value)
+    with (
+        arm_for(cfg, cfg.target, identity_of=cfg.source) as arm,
+        pytest.raises(HttpResponseError) as info,
+    ):
+        arm.registries.get(cfg.target.azure.resource_group, cfg.target.azure.registry)
+    assert info.value.status_code == 401
+
+
+def test_acr_import_across_tenants_then_nothing_twice(
+    migration_config: MigrationConfig, provisioned: Any
+) -> None:
+    cfg = migration_config
+    summary, _ = provisioned
+    assert cfg.migration.engine.value == "acr-import"
+    state, result = run_import(cfg, summary.location)
+    assert state.is_completed(), state.message
+    assert result.results["imported"] == result.plan["import"] >= 20
+    assert result.validation["missing"] == result.validation["mismatch"] == 0
+    state, again = run_import(cfg, summary.location)
+    assert state.is_completed() and again.plan["import"] == 0
+
+
+def _push_new(cfg: MigrationConfig, prefix: str, count: int) -> list[str]:
+    refs = []
+    for n in range(count):
+        image = build_image([make_layer({f"f{n}": f"{prefix}-{n}".encode() * 256})])
+        push_image(push_endpoint(cfg.source), f"{prefix}/app", [f"v{n}"], image)
+        refs.append(f"{prefix}/app:v{n}")
+    return refs
+
+
+def _task_states(flow_run_id: Any) -> dict[str, list[str]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> dict[str, list[str]]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            return {
+                run.name: [s.name for s in await client.read_task_run_states(run.id)]
+                for run in runs
+            }
+
+    return asyncio.run(read())
+
+
+def test_throttled_imports_all_land(
+    migration_config: MigrationConfig, provisioned: Any, sandbox_state: dict[str, Any]
+) -> None:
+    cfg = migration_config
+    prefix = f"throttle-{uuid.uuid4().hex[:6]}"
+    refs = _push_new(cfg, prefix, 6)
+    summary = export(cfg, include=[f"{prefix}/*"])
+    set_faults(
+        sandbox_state, rate=0.3, status=429, retry_after=1, operations=["importImage"], seed=3
+    )
+    try:
+        state, result = run_import(cfg, summary.location, retry_delay_seconds=0.2, retries=10)
+    finally:
+        set_faults(sandbox_state)
+    assert state.is_completed(), state.message
+    assert result.results["imported"] == 6 and result.results["failed"] == 0
+    assert fault_counters(sandbox_state)["throttled"] > 0
+    states = _task_states(state.state_details.flow_run_id)
+    retried = [name for name in refs if "AwaitingRetry" in states.get(name, [])]
+    assert retried, f"no image task shows AwaitingRetry: {states}"
+
+    prefix = f"ratelimit-{uuid.uuid4().hex[:6]}"
+    _push_new(cfg, prefix, 6)
+    summary = export(cfg, include=[f"{prefix}/*"])
+    set_faults(sandbox_state, import_rate_per_second=1.0, retry_after=1)
+    try:
+        state, result = run_import(cfg, summary.location, retry_delay_seconds=0.2, retries=10)
+    finally:
+        set_faults(sandbox_state)
+    assert state.is_completed(), state.message
+    assert result.results["failed"] == 0 and result.results["imported"] == 6
+
+
+def test_failed_in_body_lro_is_a_failed_image(
+    migration_config: MigrationConfig, provisioned: Any, sandbox_state: dict[str, Any]
+) -> None:
+    cfg = migration_config
+    prefix = f"lrofail-{uuid.uuid4().hex[:6]}"
+    _push_new(cfg, prefix, 2)
+    other = f"lrook-{uuid.uuid4().hex[:6]}"
+    _push_new(cfg, other, 1)
+    summary = export(cfg, include=[f"{prefix}/*", f"{other}/*"])
+    set_faults(sandbox_state, lro_fail_regex=f"^{prefix}/")
+    try:
+        state, result = run_import(cfg, summary.location)
+    finally:
+        set_faults(sandbox_state)
+    assert state.is_failed()
+    assert result.results["failed"] == 2 and result.results["imported"] == 1
+    assert all("reported as finished" in line for line in result.failed)
+
+
+def test_engine_confirms_digest_even_when_arm_says_done(
+    migration_config: MigrationConfig, provisioned: Any, sandbox_state: dict[str, Any]
+) -> None:
+    """The SDK's poller returns normally on a Failed-in-body LRO; the engine does not."""
+    from acr_migrate.connect import open_engine
+    from acr_migrate.errors import DigestMismatchError
+
+    cfg = migration_config
+    prefix = f"direct-{uuid.uuid4().hex[:6]}"
+    image = build_image([make_layer({"x": prefix.encode()})])
+    push_image(push_endpoint(cfg.source), f"{prefix}/app", ["v1"], image)
+    engine = open_engine("acr-import", cfg.source, cfg.target)
+    assert isinstance(engine, AcrImportEngine)
+    set_faults(sandbox_state, lro_fail_regex=f"^{prefix}/")
+    try:
+        with pytest.raises(DigestMismatchError):
+            engine.import_image(
+                ImportItem(repository=f"{prefix}/app", digest=image.digest, tags=("v1",))
+            )
+    finally:
+        set_faults(sandbox_state)
+    result = engine.import_image(
+        ImportItem(repository=f"{prefix}/app", digest=image.digest, tags=("v1",))
+    )
+    assert result.status.value == "imported"
