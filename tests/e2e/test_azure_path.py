@@ -6,7 +6,6 @@ the authority host, the ARM endpoint and the CA bundle point at the sandbox.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,34 +19,12 @@ from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.import_engine import AcrImportEngine
 from acr_migrate.azure.registry_config import compare, document_registry
 from acr_migrate.models import ImportItem
-from acr_migrate.settings import ExportOptions, MigrationConfig
+from acr_migrate.settings import MigrationConfig
 from flows.provision import provision_registry
-from flows.source_export import source_export
-from flows.target_import import ImportSummary, target_import
 from sandbox.oci_push import build_image, make_layer, push_image
-from tests.helpers import push_endpoint
+from tests.helpers import push_endpoint, run_export, run_import, task_runs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
-
-
-def export(cfg: MigrationConfig, **options: Any):
-    state = source_export(cfg.source, cfg.storage, ExportOptions(**options), return_state=True)
-    assert state.is_completed(), state.message
-    return state.result()
-
-
-def run_import(cfg: MigrationConfig, location, **options: Any):
-    state = target_import(
-        cfg.source,
-        cfg.target,
-        cfg.storage,
-        location,
-        cfg.migration.model_copy(update=options),
-        return_state=True,
-    )
-    summary = state.result(raise_on_failure=False)
-    assert isinstance(summary, ImportSummary), summary
-    return state, summary
 
 
 def arm_for(cfg: MigrationConfig, endpoint, identity_of=None):
@@ -72,7 +49,7 @@ def provisioned(migration_config: MigrationConfig) -> Iterator[Any]:
     """Export the source (documented through ARM), then create the target from it."""
     cfg = migration_config
     assert cfg.source.azure is not None and cfg.target.azure is not None
-    summary = export(cfg)
+    summary = run_export(cfg)
     state = provision_registry(
         cfg.source, cfg.target, cfg.storage, summary.location, return_state=True
     )
@@ -151,30 +128,13 @@ def _push_new(cfg: MigrationConfig, prefix: str, count: int) -> list[str]:
     return refs
 
 
-def _task_states(flow_run_id: Any) -> dict[str, list[str]]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def read() -> dict[str, list[str]]:
-        async with get_client() as client:
-            runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            return {
-                run.name: [s.name for s in await client.read_task_run_states(run.id)]
-                for run in runs
-            }
-
-    return asyncio.run(read())
-
-
 def test_throttled_imports_all_land(
     migration_config: MigrationConfig, provisioned: Any, sandbox_state: dict[str, Any]
 ) -> None:
     cfg = migration_config
     prefix = f"throttle-{uuid.uuid4().hex[:6]}"
     refs = _push_new(cfg, prefix, 6)
-    summary = export(cfg, include=[f"{prefix}/*"])
+    summary = run_export(cfg, include=[f"{prefix}/*"])
     set_faults(
         sandbox_state, rate=0.3, status=429, retry_after=1, operations=["importImage"], seed=3
     )
@@ -185,13 +145,13 @@ def test_throttled_imports_all_land(
     assert state.is_completed(), state.message
     assert result.results["imported"] == 6 and result.results["failed"] == 0
     assert fault_counters(sandbox_state)["throttled"] > 0
-    states = _task_states(state.state_details.flow_run_id)
+    states = {run.name: names for run, names in task_runs_of(state.state_details.flow_run_id)}
     retried = [name for name in refs if "AwaitingRetry" in states.get(name, [])]
     assert retried, f"no image task shows AwaitingRetry: {states}"
 
     prefix = f"ratelimit-{uuid.uuid4().hex[:6]}"
     _push_new(cfg, prefix, 6)
-    summary = export(cfg, include=[f"{prefix}/*"])
+    summary = run_export(cfg, include=[f"{prefix}/*"])
     set_faults(sandbox_state, import_rate_per_second=1.0, retry_after=1)
     try:
         state, result = run_import(cfg, summary.location, retry_delay_seconds=0.2, retries=10)
@@ -209,7 +169,7 @@ def test_failed_in_body_lro_is_a_failed_image(
     _push_new(cfg, prefix, 2)
     other = f"lrook-{uuid.uuid4().hex[:6]}"
     _push_new(cfg, other, 1)
-    summary = export(cfg, include=[f"{prefix}/*", f"{other}/*"])
+    summary = run_export(cfg, include=[f"{prefix}/*", f"{other}/*"])
     set_faults(sandbox_state, lro_fail_regex=f"^{prefix}/")
     try:
         state, result = run_import(cfg, summary.location)

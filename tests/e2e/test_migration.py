@@ -21,15 +21,14 @@ from azure.storage.blob import BlobServiceClient
 from acr_migrate.manifest import read_manifest
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
-from acr_migrate.settings import EngineName, ExportOptions, MigrationConfig
-from flows.source_export import source_export
-from flows.target_import import ImportSummary, target_import
+from acr_migrate.settings import EngineName, MigrationConfig
 from flows.validate import validate
 from sandbox import api
 from sandbox.fault_proxy import FaultProxy
 from sandbox.oci_push import build_image, make_layer, push_image
 from sandbox.seed import SeedSummary
-from tests.helpers import push_endpoint
+from tests import helpers
+from tests.helpers import push_endpoint, run_export, task_runs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -55,44 +54,14 @@ def skopeo_digest(config_path: Path, endpoint: RegistryEndpoint, ref: str) -> st
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def run_export(cfg: MigrationConfig, **options: Any):
-    state = source_export(cfg.source, cfg.storage, ExportOptions(**options), return_state=True)
-    assert state.is_completed(), state.message
-    return state.result()
-
-
 def run_import(
-    cfg: MigrationConfig, target: RegistryEndpoint | None = None, manifest=None, **options: Any
-):
-    state = target_import(
-        cfg.source,
-        target or cfg.target,
-        cfg.storage,
-        manifest,
-        cfg.migration.model_copy(update={"engine": EngineName.OCI_COPY, **options}),
-        return_state=True,
-    )
-    summary = state.result(raise_on_failure=False)
-    assert isinstance(summary, ImportSummary), summary
-    return state, summary
-
-
-def task_runs_of(flow_run_id: Any) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def read() -> list[Any]:
-        async with get_client() as client:
-            runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            out = []
-            for run in runs:
-                states = await client.read_task_run_states(run.id)
-                out.append((run, [s.type.value if s.name is None else s.name for s in states]))
-            return out
-
-    return asyncio.run(read())
+    cfg: MigrationConfig,
+    manifest: Any = None,
+    target: RegistryEndpoint | None = None,
+    **options: Any,
+) -> tuple[Any, Any]:
+    """These tests exercise oci-copy (through the ACR data planes)."""
+    return helpers.run_import(cfg, manifest, target, engine=EngineName.OCI_COPY, **options)
 
 
 def test_export_import_validate_then_idempotent(
