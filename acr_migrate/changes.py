@@ -54,7 +54,9 @@ class ManifestChanges(BaseModel):
     def markdown(self, limit: int = 50) -> str:
         """A section for the export report."""
         if not self.previous:
-            return "## Changes since the last manifest\n\nNo previous manifest: everything is new.\n"
+            return (
+                "## Changes since the last manifest\n\nNo previous manifest: everything is new.\n"
+            )
         lines = [
             "## Changes since the last manifest",
             "",

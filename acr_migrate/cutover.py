@@ -171,9 +171,7 @@ def validation_verdict(blob: str, data: bytes) -> ValidationVerdict:
 def repositories_of(rows: Iterable[ImageRow], include: list[str], exclude: list[str]) -> list[str]:
     """The manifest's repositories, filtered by repository patterns."""
     image_filter = ImageFilter.from_patterns(include, exclude)
-    return sorted(
-        {r.repository for r in rows if image_filter.reason(r.repository, "") is None}
-    )
+    return sorted({r.repository for r in rows if image_filter.reason(r.repository, "") is None})
 
 
 def is_approved(approve: bool, confirm: str, expected: str) -> tuple[bool, str]:

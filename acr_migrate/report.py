@@ -102,6 +102,13 @@ def import_markdown(
     if results:
         lines += ["", "| result | images |", "|---|---:|"]
         lines += [f"| {s.value} | {counts.get(s.value, 0)} |" for s in ImportStatus]
+    if dry_run and plan.imports:
+        lines += ["", f"## Would import ({len(plan.imports)})", ""]
+        for item in plan.imports[:50]:
+            more = f" (+{len(item.tags) - 1} tags)" if len(item.tags) > 1 else ""
+            lines.append(f"- `{item.label}`{more} {short_digest(item.digest)}")
+        if len(plan.imports) > 50:
+            lines.append(f"- ... and {len(plan.imports) - 50} more")
     failed = [r for r in results if r.status is ImportStatus.FAILED]
     if failed:
         lines += ["", "## Failed", ""]

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
+from uuid import UUID
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 
 def artifact_key(*parts: str) -> str:
@@ -29,3 +37,30 @@ def table(key: str, rows: list[dict[str, object]], description: str) -> None:
 
 def markdown(key: str, text: str, description: str) -> None:
     create_markdown_artifact(key=key, markdown=text, description=description)
+
+
+class Progress:
+    """A progress artifact (0-100 %) updated as images finish, at most every ``every`` s."""
+
+    def __init__(self, key: str, total: int, description: str, every: float = 1.0):
+        self.total = total
+        self.every = every
+        self._last = 0.0
+        self._shown = -1.0
+        start = 0.0 if total else 100.0
+        self.id: UUID | None = create_progress_artifact(start, key=key, description=description)  # type: ignore[assignment]
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        if self.id is None or not self.total:
+            return
+        percent = round(100.0 * done / self.total, 1)
+        now = time.monotonic()
+        if percent == self._shown or (
+            not force and done < self.total and now - self._last < self.every
+        ):
+            return
+        self._last, self._shown = now, percent
+        try:
+            update_progress_artifact(self.id, percent)
+        except Exception:
+            pass  # progress is for people; never fail an import over it

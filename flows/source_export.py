@@ -8,16 +8,19 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
+from prefect.events import emit_event
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
+from acr_migrate.changes import ManifestChanges, diff_manifests
+from acr_migrate.filters import ImageFilter
 from acr_migrate.manifest import manifest_metadata, write_manifest
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.settings import ExportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings, new_export_id
 from flows.artifacts import artifact_key, manifest_link, markdown, table
 from tasks.azure import document_source
-from tasks.handover import publish_manifest
+from tasks.handover import previous_manifest, publish_manifest
 from tasks.inventory import inventory_registry
 
 
@@ -32,6 +35,7 @@ class ExportSummary(BaseModel):
     url: str
     dry_run: bool
     notes: list[str]
+    changes: dict[str, int] | None = None
 
 
 @flow(name="source-export", log_prints=False)
@@ -67,6 +71,7 @@ def source_export(
         "notes": notes,
         "azure": document,
     }
+    changes = _changes_since_last(storage, source.name, rows, options)
     location: ManifestLocation | None = None
     url = ""
     if options.dry_run:
@@ -83,6 +88,7 @@ def source_export(
         )
         manifest_link(source.name, url, f"{len(rows)} rows exported at {metadata['exported_at']}")
         logger.info("manifest written to %s (%d rows)", url, len(rows))
+        _announce(source, location, url, len(rows))
     summary = ExportSummary(
         source=source.login_server,
         rows=len(rows),
@@ -92,14 +98,53 @@ def source_export(
         url=url,
         dry_run=options.dry_run,
         notes=notes,
+        changes=changes.counts() if changes else None,
     )
     table(
         artifact_key("export", source.name, "repositories"),
         [{"repository": repo, "rows": count} for repo, count in sorted(per_repo.items())],
         f"Repositories of {source.login_server}",
     )
-    markdown(artifact_key("export", source.name, "report"), _report(summary), "Export report")
+    report = _report(summary) + ("\n" + changes.markdown() if changes else "")
+    kind = "dry-run" if options.dry_run else "report"
+    markdown(artifact_key("export", source.name, kind), report, f"Export {kind}")
     return summary
+
+
+#: The event that hands a finished export over to the target tenant.
+EXPORT_COMPLETED = "acr-migrate.export.completed"
+
+
+def _announce(source: RegistryEndpoint, location: ManifestLocation, url: str, rows: int) -> None:
+    """Tell Prefect where the manifest is; a deployment trigger starts the import dry-run."""
+    emit_event(
+        event=EXPORT_COMPLETED,
+        resource={
+            "prefect.resource.id": f"acr-migrate.registry.{artifact_key(source.name)}",
+            "prefect.resource.name": source.name,
+            "acr-migrate.login-server": source.login_server,
+        },
+        payload={
+            "source": source.name,
+            "manifest": location.model_dump(mode="json"),
+            "url": url,
+            "rows": rows,
+        },
+    )
+
+
+def _changes_since_last(
+    storage: StorageSettings, source_name: str, rows: list, options: ExportOptions
+) -> ManifestChanges | None:
+    """New, moved and deleted tags since the latest manifest (None if it cannot be read)."""
+    state = previous_manifest(storage, source_name, return_state=True)
+    if not state.is_completed():
+        get_run_logger().warning("previous manifest unreadable: %s", state.message)
+        return None
+    location, old_rows = state.result()
+    keep = ImageFilter.from_patterns(options.include, options.exclude)
+    old_rows = [r for r in old_rows if keep.reason(r.repository, "") is None]
+    return diff_manifests(old_rows, rows, previous_blob=location.blob if location else "")
 
 
 def _report(summary: ExportSummary) -> str:

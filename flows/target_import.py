@@ -8,22 +8,25 @@ from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
 from acr_migrate.errors import backoff_delays
-from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
+from acr_migrate.models import Action, ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from acr_migrate.plan import Plan, make_plan
 from acr_migrate.progress import publish
+from acr_migrate.references import short_digest
 from acr_migrate.report import import_markdown, result_table, results_csv, validation_csv
 from acr_migrate.settings import ImportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings
 from acr_migrate.validate import ValidationReport, validate_rows
-from flows.artifacts import artifact_key, markdown, table
+from flows.approvals import ApprovalSettings, ForceApproval, ask
+from flows.artifacts import Progress, artifact_key, markdown, table
+from flows.runners import TaskRunnerSettings, make_task_runner
 from tasks.clients import close_all
 from tasks.handover import fetch_manifest, latest_manifest, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
+from tasks.limits import ensure_limit, limit_name
 
 
 class ImportSummary(BaseModel):
@@ -47,14 +50,38 @@ def target_import(
     storage: StorageSettings,
     manifest: ManifestLocation | None = None,
     options: ImportOptions = ImportOptions(),  # noqa: B008 - pydantic defaults are immutable
+    approval: ApprovalSettings = ApprovalSettings(),  # noqa: B008
+    runner: TaskRunnerSettings = TaskRunnerSettings(),  # noqa: B008
 ) -> State:
-    """Import the manifest's images into ``target``; the latest export if ``manifest`` is unset."""
+    """Import the manifest's images into ``target``; the latest export if ``manifest`` is unset.
+
+    With ``force``, overwriting target tags that hold another digest waits for an approval in
+    the UI (``approval``); refused or unanswered, the conflicts stay conflicts. Imports run on
+    ``runner`` (threads or Dask) and each holds a slot of the global concurrency limit
+    ``acr-import-<target>``.
+    """
     logger = get_run_logger()
     image_filter = options.image_filter()
     location = manifest or latest_manifest(storage, source.name)
     rows = fetch_manifest(storage, location)
     logger.info("manifest %s: %d rows verified", location.blob, len(rows))
-    plan: Plan = make_plan(rows, read_target(target, rows), image_filter, force=options.force)
+    target_state = read_target(target, rows)
+    plan: Plan = make_plan(rows, target_state, image_filter, force=options.force)
+    overwrites = [p for p in plan.of(Action.IMPORT) if p.target_digests]
+    if overwrites and not options.dry_run and approval.should_ask():
+        answer = ask(
+            ForceApproval,
+            _force_description(target, overwrites),
+            approval.timeout_seconds,
+        )
+        if not answer.form.approve:
+            logger.warning(
+                "force not approved%s: %d conflicting tag(s) are left alone",
+                " (timed out)" if answer.timed_out else "",
+                sum(len(p.target_digests) for p in overwrites),
+            )
+            options = options.model_copy(update={"force": False})
+            plan = make_plan(rows, target_state, image_filter, force=False)
     logger.info("plan: %s", plan.counts())
     results: list[ImportResult] = []
     try:
@@ -69,7 +96,7 @@ def target_import(
                 for i in plan.imports
             ]
         else:
-            results = _import_all(plan, source, target, options)
+            results = _import_all(plan, source, target, options, runner)
     finally:
         close_all()
     validation: ValidationReport | None = None
@@ -85,9 +112,12 @@ def target_import(
         plan, results, validation, manifest_url=location.blob, dry_run=options.dry_run
     )
     key = artifact_key("import", target.name)
-    if results:
-        table(f"{key}-results", result_table(results), f"Images imported into {target.name}")
-    markdown(f"{key}-report", report, "Import report")
+    if options.dry_run:
+        markdown(f"{key}-plan", report, f"Import plan (dry run) into {target.name}")
+    else:
+        if results:
+            table(f"{key}-results", result_table(results), f"Images imported into {target.name}")
+        markdown(f"{key}-report", report, f"Import report for {target.name}")
     failed = [f"{r.label}: {r.error}" for r in results if r.status is ImportStatus.FAILED]
     summary = ImportSummary(
         manifest=location,
@@ -109,18 +139,52 @@ def target_import(
     return Completed(message=f"plan {plan.counts()}", data=summary)
 
 
+def _force_description(target: RegistryEndpoint, overwrites: list[Any], limit: int = 50) -> str:
+    tags = [(p.item, tag, digest) for p in overwrites for tag, digest in p.target_digests.items()]
+    lines = [
+        f"# Overwrite {len(tags)} tag(s) in `{target.login_server}`?",
+        "",
+        "`force` is set and these tags of the target hold another digest. Approve to make them "
+        "point at the source's digest; refuse (or let the time run out) to import everything "
+        "else and leave them as they are.",
+        "",
+        "| tag | target now | source |",
+        "|---|---|---|",
+    ]
+    for item, tag, digest in tags[:limit]:
+        lines.append(
+            f"| `{item.repository}:{tag}` | {short_digest(digest)} | {short_digest(item.digest)} |"
+        )
+    if len(tags) > limit:
+        lines.append(f"| ... {len(tags) - limit} more | | |")
+    return "\n".join(lines) + "\n"
+
+
 def _import_all(
-    plan: Plan, source: RegistryEndpoint, target: RegistryEndpoint, options: ImportOptions
+    plan: Plan,
+    source: RegistryEndpoint,
+    target: RegistryEndpoint,
+    options: ImportOptions,
+    settings: TaskRunnerSettings,
 ) -> list[ImportResult]:
-    """Submit one task per image on a bounded pool; collect every outcome, failures included."""
+    """Submit one task per image on a bounded runner; collect every outcome, failures included."""
     items = plan.imports
     task: Any = import_image.with_options(
         retries=options.retries,
         retry_delay_seconds=backoff_delays(max(1, options.retries), options.retry_delay_seconds),
     )
     results: list[ImportResult] = []
-    runner: ThreadPoolTaskRunner[Any]
-    with ThreadPoolTaskRunner(max_workers=options.concurrency) as runner:
+    limit = limit_name(target)
+    slots = ensure_limit(limit, options.concurrency) if items else 0
+    get_run_logger().info(
+        "importing %d image(s); global concurrency limit %s: %d slot(s)", len(items), limit, slots
+    )
+    progress = Progress(
+        artifact_key("import", target.name, "progress"),
+        len(items),
+        f"Images finished of {len(items)} into {target.name}",
+    )
+    with make_task_runner(settings, options.concurrency) as runner:
         futures: dict[Any, ImportItem] = {
             runner.submit(
                 task,
@@ -131,6 +195,7 @@ def _import_all(
                     "engine": options.engine.value,
                     "force": options.force,
                     "concurrency": options.concurrency,
+                    "limit": limit,
                 },
             ): item
             for item in items
@@ -151,6 +216,8 @@ def _import_all(
                 )
             results.append(result)
             publish(result, len(results), len(items))
+            progress.update(len(results))
+    progress.update(len(results), force=True)
     order = {(i.repository, i.digest): n for n, i in enumerate(items)}
     return sorted(results, key=lambda r: order[(r.repository, r.digest)])
 

@@ -5,6 +5,12 @@ Layout of `root` (default ``<repo>/.sandbox``, or $ACR_MIGRATE_SANDBOX_ROOT):
 (machine-readable ports/urls/pids/dirs), ``pids.json``, ``seed.json``, ``auth.json`` (containers
 auth file for skopeo, 0600), ``ca.pem`` + ``certs.d/ca.crt``, ``logs/``, and one directory per
 service.
+
+The config points the product at the Azure stand-in (:mod:`sandbox.azure`): ``[source]`` and
+``[target]`` URLs are the ACR data planes (login servers) with the registries' admin users, and
+``[*.azure]`` says where each registry lives in ARM and which tenant identity reaches it. The raw
+backing registries stay listed in ``sandbox.json`` (``source``, ``target``) and in
+``auth.json``; their own passwords are ``SANDBOX_RAW_*_PASSWORD`` in ``sandbox.env``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sandbox._process import (
     write_pids,
     write_secret,
 )
+from sandbox.azure.bootstrap import bootstrap as azure_bootstrap
 from sandbox.azurite import connection_string, start_azurite
 from sandbox.certs import SandboxCerts, ensure_certs
 from sandbox.oci_push import Endpoint
@@ -59,6 +66,10 @@ TARGET_SERVICE = "sandbox-target"
 SOURCE_PASSWORD_ENV = "ACR_MIGRATE_SOURCE_PASSWORD"
 TARGET_PASSWORD_ENV = "ACR_MIGRATE_TARGET_PASSWORD"
 STORAGE_ENV = "ACR_MIGRATE_STORAGE_CONNECTION_STRING"
+SOURCE_SECRET_ENV = "ACR_MIGRATE_SOURCE_CLIENT_SECRET"
+TARGET_SECRET_ENV = "ACR_MIGRATE_TARGET_CLIENT_SECRET"
+RAW_SOURCE_PASSWORD_ENV = "SANDBOX_RAW_SOURCE_PASSWORD"
+RAW_TARGET_PASSWORD_ENV = "SANDBOX_RAW_TARGET_PASSWORD"
 
 CONFIG_TEMPLATE = """\
 # Written by `acr-migrate sandbox up`. Points acr-migrate at the local sandbox.
@@ -66,30 +77,68 @@ env_file = "sandbox.env"          # relative to this file; secrets live there, n
 
 [source]
 name = "sandbox-source"
-url = {source_url}     # registry base URL (the /v2 API lives under it)
-username = "{source_user}"
+url = {source_url}     # the ACR login server (data plane of the Azure stand-in)
+username = "{source_user}"   # the registry's admin user
 password_env = "{source_env}"
 ca_bundle = "ca.pem"               # relative to this file
+
+[source.azure]
+subscription_id = "{source_sub}"
+resource_group = "{source_rg}"
+registry = "{source_user}"
+location = "{location}"
+resource_manager = "{arm}"
+
+[source.azure.identity]
+tenant_id = "{source_tenant}"
+kind = "client_secret"
+client_id = "{source_client}"
+client_secret_env = "{source_secret_env}"
+authority_host = "{authority}"
 
 [target]
 name = "sandbox-target"
 url = {target_url}
-username = "{target_user}"
+username = "{target_user}"   # admin user of the registry the product creates
 password_env = "{target_env}"
 ca_bundle = "ca.pem"
+
+[target.azure]
+subscription_id = "{target_sub}"
+resource_group = "{target_rg}"
+registry = "{target_user}"
+location = "{location}"
+resource_manager = "{arm}"
+
+[target.azure.identity]
+tenant_id = "{target_tenant}"
+kind = "client_secret"
+client_id = "{target_client}"
+client_secret_env = "{target_secret_env}"
+authority_host = "{authority}"
 
 [storage]
 connection_string_env = "{storage_env}"
 container = "acr-migrate"
 
 [migration]
-engine = "oci-copy"
+engine = "{engine}"
 concurrency = 8
 include = []
 exclude = []
 force = false
 dry_run = false
 """
+
+
+def _engine() -> str:
+    """``acr-import`` once the product knows that engine, else ``oci-copy``."""
+    try:
+        from acr_migrate.settings import EngineName
+
+        return "acr-import" if "acr-import" in {e.value for e in EngineName} else "oci-copy"
+    except ImportError:
+        return "acr-import"
 
 
 def default_root() -> Path:
@@ -159,6 +208,49 @@ def endpoints(config_path: Path | str) -> tuple[Endpoint, Endpoint]:
         )
 
     return one(config["source"]), one(config["target"])
+
+
+def raw_endpoints(root: Path | str | None = None) -> tuple[Endpoint, Endpoint]:
+    """(source, target) backing registries with their own (non-Azure) credentials."""
+    root = _root(root)
+    state = load_state(root)
+    env = read_env_file(root / ENV_NAME)
+    ca = Path(state["ca_bundle"])
+    return (
+        Endpoint(state["source"]["url"], SOURCE_USER, env[RAW_SOURCE_PASSWORD_ENV], ca),
+        Endpoint(state["target"]["url"], TARGET_USER, env[RAW_TARGET_PASSWORD_ENV], ca),
+    )
+
+
+def _start_azure(root: Path, certs: SandboxCerts, ports: dict[str, int]) -> ServiceInfo:
+    argv = [
+        sys.executable,
+        "-m",
+        "sandbox.azure",
+        "--root",
+        str(root),
+        "--cert",
+        str(certs.server_pem),
+        "--key",
+        str(certs.server_key),
+        "--ca",
+        str(certs.ca_pem),
+    ]
+    proc = start_process("azure-standin", argv, root / "logs", cwd=REPO_ROOT)
+    checks = [
+        f"https://{HOST}:{ports['arm']}/_sandbox/faults",
+        f"https://{HOST}:{ports['source']}/_sandbox/health",
+        f"https://{HOST}:{ports['target']}/_sandbox/health",
+    ]
+    wait_for(
+        "azure stand-in",
+        lambda: all(http_answers(url, certs.ca_pem, ok=(200,)) for url in checks),
+        timeout=30,
+        pid=proc["pid"],
+        log=proc["log"],
+    )
+    url = f"https://{HOST}:{ports['arm']}"
+    return ServiceInfo(name="azure-standin", url=url, port=ports["arm"], process=proc)
 
 
 def _start_proxy(root: Path, certs: SandboxCerts, backend: str) -> ServiceInfo:
@@ -249,15 +341,53 @@ def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
     proxy = record("target_proxy", _start_proxy(root, certs, target.url))
     azurite = record("azurite", start_azurite(root, certs, https=azurite_https))
 
-    target_url = proxy.url if target_via_proxy else target.url
+    ports = {"entra": free_port(), "arm": free_port(), "source": free_port(), "target": free_port()}
+    source_admin_pw, target_admin_pw = new_password(), new_password()
+    token_extra = token.extra
+    azure = azure_bootstrap(
+        root,
+        host=HOST,
+        ports=ports,
+        backends={
+            "source": {
+                "url": source.url,
+                "auth": {"kind": "basic", "username": SOURCE_USER, "password": source_pw},
+            },
+            "target": {
+                "url": target.url,
+                "auth": {
+                    "kind": "token",
+                    "issuer": token_extra["issuer"],
+                    "service": token_extra["service"],
+                    "signer_cert": str(certs.signer_pem),
+                    "signer_key": str(certs.signer_key),
+                },
+            },
+        },
+        source_admin_password=source_admin_pw,
+        target_admin_password=target_admin_pw,
+    )
+    standin = record("azure", _start_azure(root, certs, ports))
+    src_az, tgt_az = azure["tenants"]["source"], azure["tenants"]["target"]
+
+    target_url = proxy.url if target_via_proxy else tgt_az["data_plane_url"]
     env = {
-        SOURCE_PASSWORD_ENV: source_pw,
-        TARGET_PASSWORD_ENV: target_pw,
+        SOURCE_PASSWORD_ENV: source_admin_pw,
+        TARGET_PASSWORD_ENV: target_admin_pw,
+        SOURCE_SECRET_ENV: src_az.pop("client_secret"),
+        TARGET_SECRET_ENV: tgt_az.pop("client_secret"),
+        RAW_SOURCE_PASSWORD_ENV: source_pw,
+        RAW_TARGET_PASSWORD_ENV: target_pw,
         STORAGE_ENV: connection_string(azurite.extra["blob_endpoint"]),
         "SANDBOX_ROOT": str(root),
         "SANDBOX_CERT_DIR": str(certs.cert_dir),
         "SANDBOX_AUTH_FILE": str(root / AUTH_NAME),
     }
+    for which, info in (("SOURCE", src_az), ("TARGET", tgt_az)):
+        mi = info["managed_identity"]
+        env[f"SANDBOX_{which}_IDENTITY_ENDPOINT"] = mi["identity_endpoint"]
+        env[f"SANDBOX_{which}_IDENTITY_HEADER"] = mi.pop("identity_header")
+        env[f"SANDBOX_{which}_FEDERATED_TOKEN_FILE"] = info["federated_token_file"]
     write_secret(root / ENV_NAME, "".join(f"{k}={v}\n" for k, v in env.items()))
     write_secret(
         root / AUTH_NAME,
@@ -266,19 +396,35 @@ def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
                 source.url.removeprefix("https://"): (SOURCE_USER, source_pw),
                 target.url.removeprefix("https://"): (TARGET_USER, target_pw),
                 proxy.url.removeprefix("https://"): (TARGET_USER, target_pw),
+                src_az["login_server"]: (src_az["registry"], source_admin_pw),
+                tgt_az["login_server"]: (tgt_az["registry"], target_admin_pw),
             }
         ),
     )
     config_path = root / CONFIG_NAME
     config_path.write_text(
         CONFIG_TEMPLATE.format(
-            source_url=json.dumps(source.url),
+            source_url=json.dumps(src_az["data_plane_url"]),
             target_url=json.dumps(target_url),
-            source_user=SOURCE_USER,
-            target_user=TARGET_USER,
+            source_user=src_az["registry"],
+            target_user=tgt_az["registry"],
             source_env=SOURCE_PASSWORD_ENV,
             target_env=TARGET_PASSWORD_ENV,
             storage_env=STORAGE_ENV,
+            source_sub=src_az["subscription_id"],
+            target_sub=tgt_az["subscription_id"],
+            source_rg=src_az["resource_group"],
+            target_rg=tgt_az["resource_group"],
+            location=src_az["location"],
+            arm=azure["resource_manager"],
+            authority=azure["authority_host"],
+            source_tenant=src_az["tenant_id"],
+            target_tenant=tgt_az["tenant_id"],
+            source_client=src_az["client_id"],
+            target_client=tgt_az["client_id"],
+            source_secret_env=SOURCE_SECRET_ENV,
+            target_secret_env=TARGET_SECRET_ENV,
+            engine=_engine(),
         )
     )
     state = {
@@ -295,6 +441,7 @@ def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
         "token_server": token.to_dict(),
         "target_proxy": proxy.to_dict(),
         "azurite": azurite.to_dict(),
+        "azure": {**standin.to_dict(), **azure},
         "pids": {name: rec["pid"] for name, rec in pids.items()},
     }
     write_json(root / STATE_NAME, state)
@@ -343,7 +490,7 @@ def status(root: Path | str | None = None) -> dict[str, Any]:
     with contextlib.suppress(SandboxError, ValueError):
         state = load_state(root)
     services = {}
-    for key in ("source", "token_server", "target", "target_proxy", "azurite"):
+    for key in ("source", "token_server", "target", "target_proxy", "azurite", "azure"):
         svc = state.get(key)
         if not svc:
             continue

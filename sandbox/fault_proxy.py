@@ -28,7 +28,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,12 +171,58 @@ def _fault_response(cfg: FaultConfig) -> Response:
     return JSONResponse(body, status_code=cfg.status, headers={"Retry-After": str(cfg.retry_after)})
 
 
+async def forward(
+    request: Request,
+    client: httpx.AsyncClient,
+    backend: httpx.URL,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    content: Any = None,
+    rewrite: Callable[[httpx.Response, list[tuple[bytes, bytes]]], None] | None = None,
+) -> Response:
+    """Stream `request` to `backend` (same raw path and query) and stream the answer back.
+
+    `headers` replaces the forwarded request headers (default: the request's minus hop-by-hop);
+    `content` replaces the body (default: the request stream, if it has one). Absolute
+    ``Location`` headers pointing at the backend are rewritten to this server; `rewrite` may
+    edit the outgoing header list further. Raises ``httpx.HTTPError`` if the backend fails.
+    """
+    backend_prefix = str(backend).rstrip("/")
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    url = backend.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
+    if headers is None:
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+    if content is None:
+        has_body = "transfer-encoding" in request.headers or request.headers.get(
+            "content-length", "0"
+        ) not in ("", "0")
+        content = request.stream() if has_body else None
+    upstream = client.build_request(request.method, url, headers=headers, content=content)
+    resp = await client.send(upstream, stream=True)
+    public = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    out_headers: list[tuple[bytes, bytes]] = []
+    for key, value in resp.headers.multi_items():
+        lk = key.lower()
+        if lk in HOP_BY_HOP:
+            continue
+        if lk == "location" and value.startswith(backend_prefix):
+            value = public + value[len(backend_prefix) :]
+        out_headers.append((lk.encode("latin-1"), value.encode("latin-1")))
+    if rewrite is not None:
+        rewrite(resp, out_headers)
+    response = StreamingResponse(
+        resp.aiter_raw(), status_code=resp.status_code, background=BackgroundTask(resp.aclose)
+    )
+    response.raw_headers = out_headers
+    return response
+
+
 def create_app(
     backend_url: str, state: FaultState, verify: ssl.SSLContext | bool = True
 ) -> Starlette:
     """The proxy ASGI app forwarding to `backend_url` under the control of `state`."""
     backend = httpx.URL(backend_url.rstrip("/"))
-    backend_prefix = str(backend)
     holder: dict[str, httpx.AsyncClient] = {}
 
     @contextlib.asynccontextmanager
@@ -209,18 +255,8 @@ def create_app(
             await asyncio.sleep(latency)
         if fault:
             return _fault_response(state.config)
-        client = holder["client"]
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        query = request.scope.get("query_string") or b""
-        url = backend.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        has_body = "transfer-encoding" in request.headers or request.headers.get(
-            "content-length", "0"
-        ) not in ("", "0")
-        content = request.stream() if has_body else None
-        upstream = client.build_request(request.method, url, headers=headers, content=content)
         try:
-            resp = await client.send(upstream, stream=True)
+            response = await forward(request, holder["client"], backend)
         except httpx.HTTPError as exc:
             state.count("backend_errors")
             return JSONResponse(
@@ -228,19 +264,6 @@ def create_app(
                 status_code=502,
             )
         state.count("passed_through")
-        public = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
-        out_headers: list[tuple[bytes, bytes]] = []
-        for key, value in resp.headers.multi_items():
-            lk = key.lower()
-            if lk in HOP_BY_HOP:
-                continue
-            if lk == "location" and value.startswith(backend_prefix):
-                value = public + value[len(backend_prefix) :]
-            out_headers.append((lk.encode("latin-1"), value.encode("latin-1")))
-        response = StreamingResponse(
-            resp.aiter_raw(), status_code=resp.status_code, background=BackgroundTask(resp.aclose)
-        )
-        response.raw_headers = out_headers
         return response
 
     return Starlette(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what acr-migrate needs from Debian and PyPI when it is missing:
-# the CNCF registry, skopeo, htpasswd, docker-compose (config validation only), uv.
+# the CNCF registry, skopeo, htpasswd, docker-compose (config validation only), chromium
+# (headless, for the Prefect UI check), uv.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v node >/dev/null || need+=(nodejs npm)
+command -v chromium >/dev/null || need+=(chromium)   # the UI check (headless)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

@@ -56,3 +56,19 @@ def fetch_registry_document(storage: StorageSettings, location: ManifestLocation
     """The ``registry.json`` written beside the manifest by the export."""
     data, _ = BlobStore(storage).get(location.sibling(REGISTRY_NAME))
     return dict(json.loads(data))
+
+
+@task(name="previous-manifest", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
+def previous_manifest(
+    storage: StorageSettings, source_name: str
+) -> tuple[ManifestLocation | None, list[ImageRow]]:
+    """The latest export of a source and its rows; ``(None, [])`` when there is none yet."""
+    from acr_migrate.models import ConfigError
+
+    store = BlobStore(storage)
+    try:
+        location = store.latest_manifest(source_name)
+    except ConfigError:
+        return None, []
+    data, metadata = store.get(location.blob)
+    return location, read_manifest(data, metadata)

@@ -8,6 +8,7 @@ from prefect.runtime import task_run as current_task_run
 
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from tasks.clients import engine_for
+from tasks.limits import slot
 from tasks.retry import retry_if_transient
 
 
@@ -27,11 +28,21 @@ def import_image(
     engine: str,
     force: bool = False,
     concurrency: int = 8,
+    limit: str | None = None,
 ) -> ImportResult:
-    """Put ``item`` into the target with its tags; raises when it cannot."""
+    """Put ``item`` into the target with its tags; raises when it cannot.
+
+    With ``limit``, the copy holds one slot of that Prefect global concurrency limit (the
+    operator's knob in the UI); waiting for a slot does not count as an attempt.
+    """
     attempt = int(current_task_run.run_count or 1)
     try:
-        result = engine_for(engine, source, target, concurrency).import_image(item, force=force)
+        copier = engine_for(engine, source, target, concurrency)
+        if limit:
+            with slot(limit):
+                result = copier.import_image(item, force=force)
+        else:
+            result = copier.import_image(item, force=force)
     except Exception as exc:
         exc.acr_attempts = attempt  # type: ignore[attr-defined]
         raise

@@ -194,10 +194,18 @@ def bootstrap(
         },
     }
     registry = new_registry(src_sub, SOURCE_RG, source_name, body, login)
-    children: dict[str, dict[str, Any]] = {k: {} for k in (
-        "replications", "webhooks", "scopemaps", "tokens", "cacherules", "credentialsets",
-        "privateendpointconnections",
-    )}
+    children: dict[str, dict[str, Any]] = {
+        k: {}
+        for k in (
+            "replications",
+            "webhooks",
+            "scopemaps",
+            "tokens",
+            "cacherules",
+            "credentialsets",
+            "privateendpointconnections",
+        )
+    }
 
     def child(kind: str, name: str, child_body: dict[str, Any]) -> dict[str, Any]:
         res = new_child(kind, registry, name, child_body, None)
@@ -263,7 +271,8 @@ def bootstrap(
         "children": children,
         "webhook_callbacks": {
             "buildnotify": {
-                "serviceUri": "https://hooks.contoso.invalid/acr/build?code=" + secrets.token_hex(8),
+                "serviceUri": "https://hooks.contoso.invalid/acr/build?code="
+                + secrets.token_hex(8),
                 "customHeaders": {"Authorization": "Bearer " + secrets.token_hex(12)},
             }
         },
@@ -301,7 +310,9 @@ def bootstrap(
         app = next(iter(ten["apps"].values()))
         fc = app["federated_credentials"][0]
         path = home / f"federated-token-{w}.jwt"
-        path.write_text(federation_token(federation_key, fc["issuer"], fc["subject"], fc["audiences"][0]))
+        path.write_text(
+            federation_token(federation_key, fc["issuer"], fc["subject"], fc["audiences"][0])
+        )
         path.chmod(0o600)
         token_files[w] = str(path)
 

@@ -11,12 +11,17 @@ Config keys (missing keys take defaults; unknown keys are refused):
   gets 429 ``TooManyRequests`` + ``Retry-After`` (0 = unlimited).
 - ``fail_lro_rate`` (0..1) and/or ``fail_lro_repository_regex``: an import whose LRO ends
   ``Failed`` in its final 200 poll body (``{"status":"Failed","error":{...}}``), nothing copied.
-- ``lro_retry_after`` (seconds, float ok, default 1) and ``lro_min_polls`` (202 polls before
+- ``lro_retry_after`` (integer seconds >= 1, default 1) and ``lro_min_polls`` (202 polls before
   the final answer, default 1, as recorded).
 - ``seed``: RNG seed (the same seed gives the same fault pattern).
 
-``GET /_sandbox/faults`` returns ``{"config": ..., "counters": ...}``; ``PUT`` resets the
-counters and RNG unless ``?keep_counters=1``; ``DELETE`` clears the faults (counters kept).
+Aliases (the fault-proxy vocabulary): ``rate`` + ``status`` (429 -> ``throttle_rate``, 5xx ->
+``error_rate``/``error_status``), ``operations: ["importImage"]`` -> ``imports_only``,
+``lro_fail_regex`` -> ``fail_lro_repository_regex``, ``lro_fail_rate`` -> ``fail_lro_rate``.
+
+``GET /_sandbox/faults`` returns ``{"config": ..., "counters": ...}``; ``PUT`` replaces the
+config and reseeds the RNG, keeping the (cumulative) counters unless ``?reset_counters=1``;
+``DELETE`` clears the faults (counters kept).
 """
 
 from __future__ import annotations
@@ -34,19 +39,20 @@ class ArmFaultConfig:
     throttle_rate: float = 0.0
     error_rate: float = 0.0
     error_status: int = 503
-    retry_after: float = 1
+    retry_after: int = 1
     imports_only: bool = False
     latency_ms: int = 0
     import_rate_per_second: float = 0.0
     import_burst: int = 1
     fail_lro_rate: float = 0.0
     fail_lro_repository_regex: str | None = None
-    lro_retry_after: float = 1
+    lro_retry_after: int = 1
     lro_min_polls: int = 1
     seed: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArmFaultConfig:
+        data = _normalise(dict(data))
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -59,11 +65,42 @@ class ArmFaultConfig:
             raise ValueError("error_status must be a 5xx code")
         if cfg.retry_after < 0 or cfg.latency_ms < 0 or cfg.import_rate_per_second < 0:
             raise ValueError("retry_after, latency_ms and import_rate_per_second must be >= 0")
-        if cfg.lro_retry_after <= 0 or cfg.lro_min_polls < 0 or cfg.import_burst < 1:
-            raise ValueError("lro_retry_after must be > 0, lro_min_polls >= 0, import_burst >= 1")
+        if cfg.lro_retry_after < 1 or cfg.lro_min_polls < 0 or cfg.import_burst < 1:
+            raise ValueError("lro_retry_after must be >= 1, lro_min_polls >= 0, import_burst >= 1")
+        for name in ("retry_after", "lro_retry_after", "latency_ms", "lro_min_polls"):
+            if not isinstance(getattr(cfg, name), int):
+                raise ValueError(f"{name} must be an integer (the SDK parses Retry-After as int)")
         if cfg.fail_lro_repository_regex:
             re.compile(cfg.fail_lro_repository_regex)
         return cfg
+
+
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    """Map the alias keys onto the canonical ones."""
+    if "rate" in data:
+        rate = data.pop("rate")
+        status = int(data.pop("status", 429))
+        if status == 429:
+            data["throttle_rate"] = rate
+        else:
+            data["error_rate"], data["error_status"] = rate, status
+    elif "status" in data:
+        status = int(data.pop("status"))
+        if status != 429:
+            data["error_status"] = status
+    if "operations" in data:
+        ops = [str(o).lower() for o in data.pop("operations") or []]
+        unknown = set(ops) - {"importimage"}
+        if unknown:
+            raise ValueError(f"operations: only 'importImage' is supported, not {sorted(unknown)}")
+        data["imports_only"] = bool(ops)
+    for alias, name in (
+        ("lro_fail_regex", "fail_lro_repository_regex"),
+        ("lro_fail_rate", "fail_lro_rate"),
+    ):
+        if alias in data:
+            data[name] = data.pop(alias)
+    return data
 
 
 @dataclass

@@ -111,11 +111,17 @@ def _identity(identity: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("principalId", new_id())
         out.setdefault("tenantId", new_id())
     uais = out.get("userAssignedIdentities") or {}
-    out["userAssignedIdentities"] = {
-        rid: {"principalId": (v or {}).get("principalId") or new_id(),
-              "clientId": (v or {}).get("clientId") or new_id()}
-        for rid, v in uais.items()
-    } if uais else None
+    out["userAssignedIdentities"] = (
+        {
+            rid: {
+                "principalId": (v or {}).get("principalId") or new_id(),
+                "clientId": (v or {}).get("clientId") or new_id(),
+            }
+            for rid, v in uais.items()
+        }
+        if uais
+        else None
+    )
     if out["userAssignedIdentities"] is None:
         out.pop("userAssignedIdentities")
     return out
@@ -146,13 +152,13 @@ def new_child(
     props_in = dict(body.get("properties") or {})
     t = iso()
     if existing is not None:
-        out = copy.deepcopy(existing)
+        updated = copy.deepcopy(existing)
         for secret in ("serviceUri", "customHeaders"):
             props_in.pop(secret, None)
-        out["properties"] = deep_merge(out["properties"], props_in)
-        if body.get("tags") is not None and "tags" in out:
-            out["tags"] = dict(body["tags"])
-        return out
+        updated["properties"] = deep_merge(updated["properties"], props_in)
+        if body.get("tags") is not None and "tags" in updated:
+            updated["tags"] = dict(body["tags"])
+        return updated
     out: dict[str, Any] = {
         "id": f"{parent['id']}/{canonical}/{name}",
         "name": name,

@@ -101,9 +101,7 @@ class Store:
 
     def name_taken(self, name: str) -> bool:
         """Registry names are global (DNS): taken anywhere, by any tenant, or planned."""
-        if self.registry_by_name(name) is not None:
-            return True
-        return False
+        return self.registry_by_name(name) is not None
 
     def principal_roles(self, tenant: str, oid: str, scope: str) -> set[str]:
         """Role names `oid` holds at `scope` or any parent scope (in `tenant`)."""

@@ -57,8 +57,11 @@ def _ctx(state: dict[str, Any]) -> ssl.SSLContext:
 
 def test_config_and_env_file(sandbox_config: Path, sandbox_state: dict[str, Any]) -> None:
     config = tomllib.loads(sandbox_config.read_text())
-    assert config["source"]["url"] == sandbox_state["source"]["url"]
-    assert config["target"]["url"] == sandbox_state["target"]["url"]
+    # The product talks to the ACR data planes of the Azure stand-in, not the raw registries.
+    tenants = sandbox_state["azure"]["tenants"]
+    assert config["source"]["url"] == tenants["source"]["data_plane_url"]
+    assert config["target"]["url"] == tenants["target"]["data_plane_url"]
+    assert tenants["source"]["backing_registry_url"] == sandbox_state["source"]["url"]
     assert (sandbox_config.parent / config["source"]["ca_bundle"]).is_file()
     env_path = sandbox_config.parent / config["env_file"]
     assert env_path.stat().st_mode & 0o777 == 0o600
@@ -126,7 +129,7 @@ def test_skopeo_copy_to_target_token_auth(
 def test_token_server(sandbox_config: Path, sandbox_state: dict[str, Any]) -> None:
     realm = sandbox_state["token_server"]["extra"]["realm"]
     service = sandbox_state["token_server"]["extra"]["service"]
-    _, target = api.endpoints(sandbox_config)
+    _, target = api.raw_endpoints(sandbox_config.parent)
     params = [("service", service), ("scope", "repository:team-a/api:pull,push")]
     params.append(("scope", "registry:catalog:*"))
     bad = httpx.get(
@@ -204,7 +207,7 @@ def test_fault_proxy_runtime_control_and_push(
             f"{proxy.url}/_sandbox/faults",
             json={"status": 503, "rate": 0.3, "seed": 7, "retry_after": 0, "path_regex": "/blobs/"},
         )
-    _, target = api.endpoints(sandbox_config)
+    _, target = api.raw_endpoints(sandbox_config.parent)
     big = make_layer({"data/blob.bin": os.urandom(3 * 1024 * 1024)})
     image = build_image([big, make_layer({"etc/hello": b"through the proxy\n"})])
     via_proxy = Endpoint(proxy.url, target.username, target.password, target.ca_bundle)

@@ -1,0 +1,174 @@
+"""What the ACR data plane knows about a registry's content (ACR keeps this metadata itself).
+
+Manifests pushed through the data plane or imported are recorded when written, so untagged
+ones are listable. Content written straight into the backing registry is picked up by a sync
+from the backing registry's catalog and tag lists (tags only: it cannot list untagged
+manifests; a tag moved directly in the backing registry is not noticed).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sandbox.azure.backend import INDEX_TYPES, Backend, BackendError
+from sandbox.azure.store import Store
+from sandbox.azure.tokens import iso
+
+
+def default_attrs() -> dict[str, bool]:
+    return {"deleteEnabled": True, "writeEnabled": True, "readEnabled": True, "listEnabled": True}
+
+
+class Index:
+    def __init__(self, store: Store, slot: str) -> None:
+        self.store = store
+        self.slot = slot
+
+    @property
+    def repos(self) -> dict[str, Any]:
+        return dict(self.store.data["dataplane"].setdefault(self.slot, {"repos": {}})["repos"])
+
+    def _repos(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.store.data["dataplane"].setdefault(self.slot, {"repos": {}})[
+            "repos"
+        ]
+        return result
+
+    def repo(self, name: str, create: bool = False) -> dict[str, Any] | None:
+        repos = self._repos()
+        if name not in repos and create:
+            t = iso()
+            repos[name] = {
+                "createdTime": t,
+                "lastUpdateTime": t,
+                "attrs": default_attrs(),
+                "manifests": {},
+                "tags": {},
+            }
+            self.store.save_soon()
+        return repos.get(name)
+
+    def record_manifest(self, repo: str, data: bytes, media: str, digest: str) -> dict[str, Any]:
+        rec = self.repo(repo, create=True)
+        assert rec is not None
+        t = iso()
+        doc: dict[str, Any] = {}
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            pass
+        media = media or str(doc.get("mediaType") or "")
+        entry = rec["manifests"].get(digest)
+        if entry is None:
+            entry = {
+                "digest": digest,
+                "createdTime": t,
+                "attrs": default_attrs(),
+            }
+            rec["manifests"][digest] = entry
+        entry["lastUpdateTime"] = t
+        entry["mediaType"] = media
+        if media in INDEX_TYPES or "manifests" in doc:
+            children = doc.get("manifests") or []
+            entry["imageSize"] = len(data) + sum(int(c.get("size", 0)) for c in children)
+            entry["references"] = [
+                {
+                    "digest": c["digest"],
+                    "architecture": (c.get("platform") or {}).get("architecture"),
+                    "os": (c.get("platform") or {}).get("os"),
+                }
+                for c in children
+            ]
+        else:
+            config = doc.get("config") or {}
+            layers = doc.get("layers") or []
+            entry["imageSize"] = int(config.get("size", 0)) + sum(
+                int(x.get("size", 0)) for x in layers
+            )
+            entry["configMediaType"] = config.get("mediaType")
+            entry["config_digest"] = config.get("digest")
+        rec["lastUpdateTime"] = t
+        self.store.save_soon()
+        return dict(entry)
+
+    def record_tag(self, repo: str, tag: str, digest: str) -> None:
+        rec = self.repo(repo, create=True)
+        assert rec is not None
+        t = iso()
+        old = rec["tags"].get(tag)
+        if old is None:
+            rec["tags"][tag] = {
+                "digest": digest,
+                "createdTime": t,
+                "lastUpdateTime": t,
+                "attrs": default_attrs(),
+            }
+        elif old["digest"] != digest:
+            old["digest"] = digest
+            old["lastUpdateTime"] = t
+        rec["lastUpdateTime"] = t
+        self.store.save_soon()
+
+    def remove_manifest(self, repo: str, digest: str) -> None:
+        rec = self.repo(repo)
+        if rec is None:
+            return
+        rec["manifests"].pop(digest, None)
+        for tag in [t for t, v in rec["tags"].items() if v["digest"] == digest]:
+            rec["tags"].pop(tag)
+        if not rec["manifests"] and not rec["tags"]:
+            self._repos().pop(repo, None)
+        self.store.save_soon()
+
+    def tags_of(self, repo: str, digest: str) -> list[str]:
+        rec = self.repo(repo) or {"tags": {}}
+        return sorted(t for t, v in rec["tags"].items() if v["digest"] == digest)
+
+    # ------------------------------------------------------------------ sync from backing
+    async def sync_catalog(self, backend: Backend) -> None:
+        try:
+            names = await backend.catalog()
+        except BackendError:
+            return
+        for name in names:
+            if name not in self._repos():
+                await self.sync_repo(backend, name)
+
+    async def sync_repo(self, backend: Backend, repo: str) -> None:
+        try:
+            tags = await backend.tags(repo)
+        except BackendError:
+            return
+        rec = self.repo(repo)
+        known = set(rec["tags"]) if rec else set()
+        for tag in tags:
+            if tag in known:
+                continue
+            got = await backend.manifest(repo, tag)
+            if got is None:
+                continue
+            data, media, digest = got
+            await self._record_tree(backend, repo, data, media, digest)
+            self.record_tag(repo, tag, digest)
+
+    async def _record_tree(
+        self, backend: Backend, repo: str, data: bytes, media: str, digest: str
+    ) -> None:
+        rec = self.repo(repo)
+        if rec and digest in rec["manifests"]:
+            return
+        entry = self.record_manifest(repo, data, media, digest)
+        for ref in entry.get("references") or []:
+            child = await backend.manifest(repo, ref["digest"])
+            if child is not None:
+                await self._record_tree(backend, repo, *child)
+
+    async def fill_platform(self, backend: Backend, repo: str, entry: dict[str, Any]) -> None:
+        """architecture/os of a single-platform image, from its config blob (once)."""
+        if "architecture" in entry or not entry.get("config_digest"):
+            return
+        config = await backend.blob_json(repo, entry["config_digest"])
+        entry["architecture"] = (config or {}).get("architecture")
+        entry["os"] = (config or {}).get("os")
+        self.store.save_soon()

@@ -1,0 +1,75 @@
+"""Run the stand-in: Entra, ARM and one data plane per slot, several uvicorn servers on one
+asyncio loop sharing one :class:`~sandbox.azure.context.Context`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from sandbox.azure import arm, dataplane, entra
+from sandbox.azure.backend import Backend
+from sandbox.azure.context import Context
+from sandbox.azure.index import Index
+from sandbox.azure.store import STATE_FILE, Store
+from sandbox.azure.tokens import Signer
+
+
+async def serve(root: Path, cert: Path, key: Path, ca: Path) -> None:
+    store = Store(root / "azure" / STATE_FILE)
+    signer = Signer(Path(store.data["signing_key"]))
+    verify = ssl.create_default_context(cafile=str(ca))
+    timeout = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=120.0)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    async with httpx.AsyncClient(verify=verify, timeout=timeout, limits=limits) as client:
+        ctx = Context(store=store, signer=signer, client=client)
+        for name, slot in store.data["slots"].items():
+            ctx.backends[name] = Backend(slot["backend"]["url"], slot["backend"]["auth"], client)
+            ctx.indexes[name] = Index(store, name)
+        host = store.data["host"]
+        apps = {
+            "entra": entra.create_app(store, signer, ctx.url("entra")),
+            "arm": arm.create_app(ctx),
+        }
+        for name in store.data["slots"]:
+            apps[name] = dataplane.create_app(ctx, name)
+        servers = []
+        for name, app in apps.items():
+            port = ctx.port(name) if name in ("entra", "arm") else store.data["slots"][name]["port"]
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=int(port),
+                ssl_certfile=str(cert),
+                ssl_keyfile=str(key),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=30,
+            )
+            servers.append(uvicorn.Server(config))
+        # uvicorn captures SIGTERM/SIGINT per server (and re-raises them on exit); whichever
+        # server stops first, all stop.
+        runners = [asyncio.create_task(s.serve()) for s in servers]
+        done, _ = await asyncio.wait(runners, return_when=asyncio.FIRST_COMPLETED)
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*runners, return_exceptions=True)
+        store.save()
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.azure")
+    parser.add_argument("--root", type=Path, required=True, help="sandbox root")
+    parser.add_argument("--cert", type=Path, required=True)
+    parser.add_argument("--key", type=Path, required=True)
+    parser.add_argument("--ca", type=Path, required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.root, args.cert, args.key, args.ca))

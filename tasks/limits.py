@@ -1,0 +1,159 @@
+"""The import concurrency knob: one Prefect global concurrency limit per target registry.
+
+Every image import holds one slot of ``acr-import-<target>`` while it copies, so an operator
+can lower or raise the limit in the UI (Concurrency -> Global) while runs are in progress, and
+concurrent runs into the same target share it. The limit is created on first use with the
+run's ``concurrency`` option as its default; an existing limit is left as the operator set it.
+
+Slots are taken with leases through one shared API client per process and renewed by one
+background thread, instead of ``prefect.concurrency.sync.concurrency`` (about 100 ms per
+acquisition and a renewal thread per holder, which dominates thousands of short imports; see
+``benchmarks/bench_prefect_overhead.py``). A worker that dies holding slots frees them when
+its leases expire (``LEASE_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import PREFECT_API_URL
+
+from acr_migrate.models import RegistryEndpoint
+
+PREFIX = "acr-import-"
+#: How long a held slot survives without renewal (a crashed worker frees it after this).
+LEASE_SECONDS = 300.0
+#: Longest wait between two tries for a slot, so raising the limit takes effect quickly.
+MAX_POLL_SECONDS = 2.0
+#: How long a slot request rides out an overloaded or restarting Prefect API.
+API_PATIENCE_SECONDS = 300.0
+#: Prefect API answers worth another try (0: no answer at all).
+API_TRANSIENT = frozenset({0, 429, 500, 502, 503, 504})
+
+logger = logging.getLogger(__name__)
+
+
+def limit_name(target: RegistryEndpoint) -> str:
+    """``acr-import-<target name>`` (lowercase letters, digits and dashes)."""
+    text = re.sub(r"[^a-z0-9-]+", "-", target.name.lower()).strip("-")
+    return (PREFIX + (text or "target"))[:100]
+
+
+def ensure_limit(name: str, default: int) -> int:
+    """Create the limit with ``default`` slots unless it exists; returns its current limit."""
+    with get_client(sync_client=True) as client:
+        try:
+            return int(client.read_global_concurrency_limit_by_name(name).limit)
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=default, active=True)
+            )
+        except ObjectAlreadyExists:
+            pass  # a concurrent run created it first
+        return int(client.read_global_concurrency_limit_by_name(name).limit)
+
+
+class _Slots:
+    """A process-wide API client for slots, and the thread that renews held leases."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._held: dict[UUID, str] = {}
+        self._renewer: threading.Thread | None = None
+
+    def client(self) -> Any:
+        url = str(PREFECT_API_URL.value() or "")
+        with self._lock:
+            if url not in self._clients:
+                client = get_client(sync_client=True)
+                client.__enter__()
+                self._clients[url] = client
+            return self._clients[url]
+
+    def acquire(self, name: str) -> UUID:
+        """Wait for a slot. A busy or briefly unavailable Prefect API (5xx, connection errors)
+        is waited out too, for up to ``API_PATIENCE_SECONDS``: it is no fault of the image."""
+        client = self.client()
+        delay = 0.05
+        give_up = time.monotonic() + API_PATIENCE_SECONDS
+        while True:
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
+                )
+            except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+                status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
+                if status != 423 and (status not in API_TRANSIENT or time.monotonic() > give_up):
+                    raise
+                hint = delay
+                if isinstance(exc, httpx.HTTPStatusError):
+                    try:  # 423: no slot free now; the server says when to come back
+                        hint = float(exc.response.headers.get("Retry-After") or delay)
+                    except ValueError:
+                        pass
+                time.sleep(min(MAX_POLL_SECONDS, max(0.05, hint)) * random.uniform(0.5, 1.0))
+                delay = min(MAX_POLL_SECONDS, delay * 2)
+                continue
+            lease_id = UUID(str(response.json()["lease_id"]))
+            with self._lock:
+                self._held[lease_id] = str(PREFECT_API_URL.value() or "")
+                if self._renewer is None or not self._renewer.is_alive():
+                    self._renewer = threading.Thread(
+                        target=self._renew, name="acr-slot-leases", daemon=True
+                    )
+                    self._renewer.start()
+            return lease_id
+
+    def release(self, lease_id: UUID) -> None:
+        with self._lock:
+            self._held.pop(lease_id, None)
+        for attempt in range(5):
+            try:
+                self.client().release_concurrency_slots_with_lease(lease_id=lease_id)
+                return
+            except Exception as exc:  # after the last try the lease expires on its own
+                if attempt == 4:
+                    logger.warning("could not release concurrency lease %s: %s", lease_id, exc)
+                else:
+                    time.sleep(0.2 * 2**attempt)
+
+    def _renew(self) -> None:
+        while True:
+            time.sleep(LEASE_SECONDS / 4)
+            with self._lock:
+                held = list(self._held)
+            for lease_id in held:
+                try:
+                    self.client().renew_concurrency_lease(
+                        lease_id=lease_id, lease_duration=LEASE_SECONDS
+                    )
+                except Exception as exc:
+                    logger.warning("could not renew concurrency lease %s: %s", lease_id, exc)
+
+
+_slots = _Slots()
+
+
+@contextmanager
+def slot(name: str) -> Iterator[None]:
+    """Hold one slot of the global concurrency limit ``name`` (waits until one is free)."""
+    lease_id = _slots.acquire(name)
+    try:
+        yield
+    finally:
+        _slots.release(lease_id)
