@@ -135,9 +135,7 @@ def test_throttled_imports_all_land(
     prefix = f"throttle-{uuid.uuid4().hex[:6]}"
     refs = _push_new(cfg, prefix, 6)
     summary = run_export(cfg, include=[f"{prefix}/*"])
-    set_faults(
-        sandbox_state, rate=0.3, status=429, retry_after=1, operations=["importImage"], seed=3
-    )
+    set_faults(sandbox_state, throttle_rate=0.3, retry_after=1, imports_only=True, seed=3)
     try:
         state, result = run_import(cfg, summary.location, retry_delay_seconds=0.2, retries=10)
     finally:
@@ -170,7 +168,7 @@ def test_failed_in_body_lro_is_a_failed_image(
     other = f"lrook-{uuid.uuid4().hex[:6]}"
     _push_new(cfg, other, 1)
     summary = run_export(cfg, include=[f"{prefix}/*", f"{other}/*"])
-    set_faults(sandbox_state, lro_fail_regex=f"^{prefix}/")
+    set_faults(sandbox_state, fail_lro_repository_regex=f"^{prefix}/")
     try:
         state, result = run_import(cfg, summary.location)
     finally:
@@ -193,7 +191,7 @@ def test_engine_confirms_digest_even_when_arm_says_done(
     push_image(push_endpoint(cfg.source), f"{prefix}/app", ["v1"], image)
     engine = open_engine("acr-import", cfg.source, cfg.target)
     assert isinstance(engine, AcrImportEngine)
-    set_faults(sandbox_state, lro_fail_regex=f"^{prefix}/")
+    set_faults(sandbox_state, fail_lro_repository_regex=f"^{prefix}/")
     try:
         with pytest.raises(DigestMismatchError):
             engine.import_image(
