@@ -59,6 +59,13 @@ def _config(path: Path) -> MigrationConfig:
         raise typer.Exit(2) from None
 
 
+def _location(cfg: MigrationConfig, manifest: str | None) -> Any:
+    """The manifest the user named, or None for the latest export."""
+    from acr_migrate.storage import ManifestLocation
+
+    return ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
+
+
 def _where() -> None:
     api = os.environ.get("PREFECT_API_URL")
     if api:
@@ -125,7 +132,6 @@ def import_cmd(
     """Target tenant: plan against the target, import every image, validate."""
     from acr_migrate.models import ImportResult, ImportStatus
     from acr_migrate.progress import subscribe
-    from acr_migrate.storage import ManifestLocation
 
     cfg = _config(config)
     overrides = {
@@ -134,9 +140,7 @@ def import_cmd(
         if v is not None
     }
     options = cfg.migration.model_copy(update=overrides)
-    location = (
-        ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
-    )
+    location = _location(cfg, manifest)
     with Progress(
         TextColumn("[bold]importing"),
         BarColumn(),
@@ -179,12 +183,8 @@ def import_cmd(
 @app.command("validate")
 def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption = None) -> None:
     """Target tenant: compare the target with the manifest, digest by digest."""
-    from acr_migrate.storage import ManifestLocation
-
     cfg = _config(config)
-    location = (
-        ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
-    )
+    location = _location(cfg, manifest)
     ok, report = _run(
         "validate",
         source=cfg.source,
@@ -210,12 +210,8 @@ def provision_cmd(
     dry_run: Annotated[bool, typer.Option(help="Show what would be created")] = False,
 ) -> None:
     """Target tenant: create the new registry to match the documented source."""
-    from acr_migrate.storage import ManifestLocation
-
     cfg = _config(config)
-    location = (
-        ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
-    )
+    location = _location(cfg, manifest)
     ok, report = _run(
         "provision",
         source=cfg.source,
