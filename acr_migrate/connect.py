@@ -55,7 +55,9 @@ def open_engine(
         credential = tenant_credential(target.azure.identity, ca_bundle=target.ca_bundle)
         username, password = source_credentials(source)
         return AcrImportEngine(
-            management_client(target.azure, credential, ca_bundle=target.ca_bundle),
+            management_client(
+                target.azure, credential, ca_bundle=target.ca_bundle, surface_import_retries=True
+            ),
             target.azure,
             data_plane_client(target.url, credential, ca_bundle=target.ca_bundle),
             source_registry_uri=source.login_server,

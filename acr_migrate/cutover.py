@@ -6,9 +6,9 @@ would be deleted and *how*, through one engine-agnostic interface, :class:`Sourc
 - :class:`OciManifestDeleter` deletes every manifest of the chosen repositories through the
   OCI distribution API (``DELETE /v2/<name>/manifests/<digest>``; the registry must allow
   deletes, as the sandbox registries do). Index children go after their index.
-- :class:`ArmRegistryDeleter` deletes the whole Azure Container Registry through ARM. Its
-  one call is the hook :func:`delete_arm_registry` (to be wired to
-  ``registries.begin_delete``); until then it refuses, so nothing is deleted by accident.
+- :class:`ArmRegistryDeleter` deletes the whole Azure Container Registry through ARM
+  (:func:`delete_arm_registry`: ``registries.begin_delete`` with the source tenant's identity,
+  then a GET that must answer 404).
 
 Before anything is proposed, :func:`validation_verdict` reads the newest validation report
 the target wrote next to the manifest: the source is only offered for deletion when every
@@ -70,6 +70,10 @@ class DeletionPlan(BaseModel):
     name: str = Field(description="Short name of the source registry")
     method: str = Field(description=f"{METHOD_OCI} or {METHOD_ARM}")
     repositories: list[RepositoryContent] = Field(default_factory=list)
+    outside: list[str] = Field(
+        default_factory=list,
+        description="Repositories the delete would remove that were not migrated (ARM only)",
+    )
 
     def counts(self) -> dict[str, int]:
         return {
@@ -103,6 +107,13 @@ class DeletionPlan(BaseModel):
             lines.append(f"| `{repo.repository}` | {len(repo.tags)} | {len(repo.digests)} |")
         if len(self.repositories) > limit:
             lines.append(f"| ... {len(self.repositories) - limit} more | | |")
+        if self.outside:
+            lines += [
+                "",
+                f"**{len(self.outside)} of these repositories were not migrated** "
+                "(not in the manifest, or filtered out): "
+                + ", ".join(f"`{r}`" for r in self.outside[:limit]),
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -249,16 +260,34 @@ class OciManifestDeleter:
 
 
 def delete_arm_registry(endpoint: RegistryEndpoint) -> None:
-    """HOOK: delete the Azure Container Registry ``endpoint.azure`` through ARM.
+    """Delete the Azure Container Registry ``endpoint.azure`` through ARM, then check it is gone.
 
-    To be wired to ``ContainerRegistryManagementClient.registries.begin_delete(resource_group,
-    registry).result()`` with the source tenant's credential. Until then it refuses, so an
-    approved cutover of an Azure source fails loudly instead of deleting nothing silently.
+    Uses the source tenant's own identity (``endpoint.azure.identity``). A registry that is
+    already gone counts as deleted.
     """
-    raise NotImplementedError(
-        f"deleting the Azure registry {endpoint.name!r} through ARM is not wired yet: "
-        "implement acr_migrate.cutover.delete_arm_registry"
-    )
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    from acr_migrate.azure.clients import management_client
+    from acr_migrate.azure.credentials import tenant_credential
+
+    ref = endpoint.azure
+    if ref is None:
+        raise ConfigError(f"{endpoint.name!r} has no [azure] section: it cannot be deleted via ARM")
+    credential = tenant_credential(ref.identity, ca_bundle=endpoint.ca_bundle)
+    what = f"registry {ref.registry!r} (resource group {ref.resource_group!r})"
+    with management_client(ref, credential, ca_bundle=endpoint.ca_bundle) as arm:
+        try:
+            arm.registries.begin_delete(ref.resource_group, ref.registry).result()
+        except ResourceNotFoundError:
+            return
+        except HttpResponseError as exc:
+            code = getattr(getattr(exc, "error", None), "code", None) or exc.status_code
+            raise RuntimeError(f"ARM refused to delete the {what}: {code}: {exc.message}") from None
+        try:
+            arm.registries.get(ref.resource_group, ref.registry)
+        except ResourceNotFoundError:
+            return
+    raise RuntimeError(f"ARM reported the {what} deleted, but it is still there")
 
 
 class ArmRegistryDeleter:
@@ -269,7 +298,7 @@ class ArmRegistryDeleter:
     def __init__(
         self,
         endpoint: RegistryEndpoint,
-        rows: Callable[[list[str]], Iterable[ImageRow]],
+        rows: Callable[[], Iterable[ImageRow]],
         remove: Callable[[RegistryEndpoint], None] = delete_arm_registry,
     ):
         self.endpoint = endpoint
@@ -277,8 +306,10 @@ class ArmRegistryDeleter:
         self.remove = remove
 
     def plan(self, repositories: Iterable[str]) -> DeletionPlan:
+        """The whole registry goes, so the plan lists all of it; ``outside`` names the rest."""
+        migrated = set(repositories)
         content: dict[str, RepositoryContent] = {}
-        for row in self.rows(sorted(set(repositories))):
+        for row in self.rows():
             repo = content.setdefault(row.repository, RepositoryContent(repository=row.repository))
             if row.tag:
                 repo.tags.append(row.tag)
@@ -289,6 +320,7 @@ class ArmRegistryDeleter:
             name=self.endpoint.name,
             method=self.method,
             repositories=[content[k] for k in sorted(content)],
+            outside=sorted(set(content) - migrated),
         )
 
     def delete(self, plan: DeletionPlan) -> DeletionResult:
@@ -303,5 +335,5 @@ def open_deleter(endpoint: RegistryEndpoint) -> SourceDeleter:
     """ARM for an Azure registry (``endpoint.azure``), else the OCI distribution API."""
     if endpoint.azure is not None:
         inventory = open_inventory(endpoint)
-        return ArmRegistryDeleter(endpoint, lambda repos: inventory.images(repos))
+        return ArmRegistryDeleter(endpoint, inventory.images)
     return OciManifestDeleter(RegistryClient(endpoint, read_retries=6))

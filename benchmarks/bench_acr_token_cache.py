@@ -24,22 +24,16 @@ from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.settings import load_config
 from sandbox import api
-from sandbox.oci_push import Endpoint, RegistryClient, build_image, make_layer
+from sandbox.oci_push import RegistryClient, build_image, make_layer
 
 REPO = "bench/token-cache"
 
 
 def ensure_manifests(config_path: Path, count: int) -> None:
+    # Through the source's data plane, so the stand-in indexes every manifest it lists.
     source, _ = api.endpoints(config_path)
-    state = api.load_state(config_path.parent)
-    raw = Endpoint(
-        url=state["source"]["url"],
-        username=source.username,
-        password=source.password,
-        ca_bundle=source.ca_bundle,
-    )
     layer = make_layer({"bench": b"x" * 1024})
-    with RegistryClient(raw) as client:
+    with RegistryClient(source) as client:
         have = set(client.tags(REPO)) if client.blob_exists(REPO, layer.blob.digest) else set()
         for n in range(count):
             tag = f"t{n:05d}"

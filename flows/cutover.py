@@ -75,6 +75,14 @@ def delete_source(
         decision = f"refused: the target is not validated ({verdict.describe()})"
         markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
         return Failed(message=decision, data=summary(False, decision))
+    if plan.outside:
+        decision = (
+            f"refused: deleting the registry would also delete {len(plan.outside)} repositories "
+            f"that were not migrated ({', '.join(plan.outside[:10])}"
+            f"{', ...' if len(plan.outside) > 10 else ''}); migrate them or delete them first"
+        )
+        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
+        return Failed(message=decision, data=summary(False, decision))
     if plan.empty:
         decision = "nothing to delete"
         markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")

@@ -19,7 +19,7 @@ from azure.containerregistry._exchange_client import ACRExchangeClient
 from azure.containerregistry._helpers import _parse_exp_time
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from acr_migrate.azure.credentials import transport_options
@@ -137,14 +137,41 @@ def data_plane_client(
     return AcrDataPlaneClient(endpoint, credential, cache_tokens=cache_tokens, **extra)
 
 
+class ImportSurfacingRetryPolicy(RetryPolicy):
+    """The SDK's retries, except on the ``importImage`` POST itself.
+
+    A throttled or failed import start is handed back to the caller, so the Prefect task retries
+    it (honouring ``Retry-After``) and the retry shows in the task run's states; polls and every
+    other call keep the SDK's own retries.
+    """
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse) -> bool:
+        request = response.http_request
+        if request.method == "POST" and request.url.split("?", 1)[0].endswith("/importImage"):
+            return False
+        return bool(super().is_retry(settings, response))
+
+
 def management_client(
-    ref: AcrRegistryRef, credential: TokenCredential, *, ca_bundle: str | None = None
+    ref: AcrRegistryRef,
+    credential: TokenCredential,
+    *,
+    ca_bundle: str | None = None,
+    surface_import_retries: bool = False,
 ) -> ContainerRegistryManagementClient:
-    """ARM client of the registry's subscription (``resource_manager`` may be a stand-in)."""
+    """ARM client of the registry's subscription (``resource_manager`` may be a stand-in).
+
+    ``surface_import_retries`` leaves a throttled ``importImage`` start to the caller's retries
+    (see :class:`ImportSurfacingRetryPolicy`).
+    """
+    extra: dict[str, Any] = {}
+    if surface_import_retries:
+        extra["retry_policy"] = ImportSurfacingRetryPolicy()
     return ContainerRegistryManagementClient(
         credential,
         ref.subscription_id,
         base_url=ref.resource_manager,
         credential_scopes=[ARM_SCOPE],
         **transport_options(ca_bundle),
+        **extra,
     )

@@ -203,3 +203,35 @@ def test_engine_confirms_digest_even_when_arm_says_done(
         ImportItem(repository=f"{prefix}/app", digest=image.digest, tags=("v1",))
     )
     assert result.status.value == "imported"
+
+
+def test_cutover_deletes_an_acr_through_arm_with_its_own_tenant_only(
+    migration_config: MigrationConfig,
+) -> None:
+    """The cutover's ARM delete: refused with the other tenant's identity, then done and gone."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.containerregistry.models import Registry, Sku
+
+    from acr_migrate.cutover import delete_arm_registry
+
+    cfg = migration_config
+    assert cfg.source.azure is not None and cfg.target.azure is not None
+    name = f"scratch{uuid.uuid4().hex[:8]}"
+    ref = cfg.source.azure.model_copy(update={"registry": name})
+    scratch = cfg.source.model_copy(update={"azure": ref})
+    with arm_for(cfg, scratch) as arm:
+        arm.registries.begin_create(
+            ref.resource_group, name, Registry(location=ref.location, sku=Sku(name="Basic"))
+        ).result()
+        assert arm.registries.get(ref.resource_group, name).name == name
+
+    intruder = ref.model_copy(update={"identity": cfg.target.azure.identity})
+    with pytest.raises(RuntimeError, match="InvalidAuthenticationTokenTenant"):
+        delete_arm_registry(scratch.model_copy(update={"azure": intruder}))
+    with arm_for(cfg, scratch) as arm:
+        assert arm.registries.get(ref.resource_group, name).name == name
+
+    delete_arm_registry(scratch)
+    with arm_for(cfg, scratch) as arm, pytest.raises(ResourceNotFoundError):
+        arm.registries.get(ref.resource_group, name)
+    delete_arm_registry(scratch)  # already gone counts as deleted

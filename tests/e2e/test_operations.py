@@ -16,6 +16,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
+    ArtifactFilterFlowRunId,
     ArtifactFilterKey,
     FlowFilter,
     FlowFilterName,
@@ -52,7 +53,7 @@ def push_set(cfg: MigrationConfig, prefix: str, count: int, *, salt: str = "same
     return pushed
 
 
-def export(cfg: MigrationConfig, prefix: str, **options: Any):
+def export_state(cfg: MigrationConfig, prefix: str, **options: Any):
     state = source_export(
         cfg.source,
         cfg.storage,
@@ -60,7 +61,11 @@ def export(cfg: MigrationConfig, prefix: str, **options: Any):
         return_state=True,
     )
     assert state.is_completed(), state.message
-    return state.result()
+    return state
+
+
+def export(cfg: MigrationConfig, prefix: str, **options: Any):
+    return export_state(cfg, prefix, **options).result()
 
 
 def run_import(cfg: MigrationConfig, manifest: Any, **kwargs: Any) -> tuple[Any, ImportSummary]:
@@ -291,19 +296,22 @@ def test_export_dry_run_reports_new_moved_and_deleted_tags(
     client = RegistryClient(cfg.source)
     client.delete_manifest(f"{prefix}/app", first.digest)  # drops stays, goes
     push_image(source, f"{prefix}/app", ["stays"], first)  # stays is back, goes is gone
-    summary = export(cfg, prefix, dry_run=True)
+    state = export_state(cfg, prefix, dry_run=True)
+    summary = state.result()
     assert summary.location is None
     assert summary.changes == {"new": 1, "moved": 1, "deleted": 1, "unchanged": 1}
 
     async def report() -> str:
+        # Other tests write dry-run reports under the same key: read this run's own.
         async with get_client() as client:
             artifacts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(
-                    key=ArtifactFilterKey(any_=[f"export-{cfg.source.name}-dry-run"])
+                    key=ArtifactFilterKey(any_=[f"export-{cfg.source.name}-dry-run"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
                 ),
-                limit=1,
             )
-            return str(artifacts[-1].data)
+            assert len(artifacts) == 1, artifacts
+            return str(artifacts[0].data)
 
     text = asyncio.run(report())
     assert f"`{prefix}/app:new`" in text and f"`{prefix}/app:goes`" in text

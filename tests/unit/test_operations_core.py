@@ -11,11 +11,12 @@ from acr_migrate.cutover import (
     ArmRegistryDeleter,
     DeletionPlan,
     RepositoryContent,
+    delete_arm_registry,
     is_approved,
     repositories_of,
     validation_verdict,
 )
-from acr_migrate.models import ImageRow, RegistryEndpoint
+from acr_migrate.models import ConfigError, ImageRow, RegistryEndpoint
 from acr_migrate.settings import MigrationConfig
 from acr_migrate.storage import StorageSettings
 from deployments.variables import variable_values
@@ -70,22 +71,28 @@ def test_repositories_to_delete_come_from_the_manifest_filtered() -> None:
     assert repositories_of(rows, ["team-a/*"], ["*/lib"]) == ["team-a/app"]
 
 
-def test_the_arm_delete_hook_refuses_until_it_is_wired() -> None:
+def test_the_arm_plan_is_the_whole_registry_and_names_what_was_not_migrated() -> None:
     endpoint = RegistryEndpoint(name="src", url="https://src.example")
-    deleter = ArmRegistryDeleter(endpoint, lambda repos: [row("app", "1", D1), row("app", "2", D1)])
+    rows = [row("app", "1", D1), row("app", "2", D1), row("extra", "1", D2)]
+    removed: list[str] = []
+    deleter = ArmRegistryDeleter(endpoint, lambda: rows, remove=lambda e: removed.append(e.name))
     plan = deleter.plan(["app"])
     assert plan.method == METHOD_ARM and plan.counts() == {
-        "repositories": 1,
-        "manifests": 1,
-        "tags": 2,
+        "repositories": 2,
+        "manifests": 2,
+        "tags": 3,
     }
+    assert plan.outside == ["extra"] and "were not migrated" in plan.markdown()
+    assert deleter.plan(["app", "extra"]).outside == []
     assert "ARM delete" in plan.markdown()
-    with pytest.raises(NotImplementedError, match="delete_arm_registry"):
-        deleter.delete(plan)
-    removed: list[str] = []
-    wired = ArmRegistryDeleter(endpoint, lambda repos: [], remove=lambda e: removed.append(e.name))
-    wired.delete(plan)
+    deleter.delete(plan)
     assert removed == ["src"]
+
+
+def test_the_arm_delete_needs_an_azure_registry() -> None:
+    endpoint = RegistryEndpoint(name="src", url="https://src.example")
+    with pytest.raises(ConfigError, match="no \\[azure\\] section"):
+        delete_arm_registry(endpoint)
 
 
 def test_deletion_plan_markdown_lists_what_goes() -> None:
