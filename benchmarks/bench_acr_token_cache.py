@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from acr_migrate.azure.clients import RequestCounter, data_plane_client
-from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.credentials import tenant_credential, transport_options
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.settings import load_config
 from sandbox import api
@@ -48,7 +48,7 @@ def measure(config_path: Path, cache_tokens: bool) -> dict[str, float]:
     endpoint = cfg.source
     assert endpoint.azure is not None
     credential = tenant_credential(endpoint.azure.identity, ca_bundle=endpoint.ca_bundle)
-    counter = RequestCounter()
+    counter = RequestCounter(**transport_options(endpoint.ca_bundle))
     client = data_plane_client(
         endpoint.url,
         credential,

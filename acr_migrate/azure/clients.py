@@ -19,7 +19,8 @@ from azure.containerregistry._exchange_client import ACRExchangeClient
 from azure.containerregistry._helpers import _parse_exp_time
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from acr_migrate.azure.credentials import transport_options
@@ -29,19 +30,26 @@ ARM_SCOPE = "https://management.azure.com/.default"
 _EARLY = 300.0  # renew tokens five minutes before they expire
 
 
-class RequestCounter(SansIOHTTPPolicy):
-    """Counts the HTTP requests a client sends, by path kind (for measurements)."""
+class RequestCounter(RequestsTransport):
+    """A transport that counts every HTTP request it sends, by kind (for measurements).
 
-    def __init__(self) -> None:
+    It sits under the whole pipeline, so it sees the 401 challenge, the token exchanges and the
+    re-sent request, not just the calls the application makes. Build it with the transport
+    keywords of the client (``RequestCounter(**transport_options(ca_bundle))``).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def on_request(self, request: PipelineRequest) -> None:
-        path = request.http_request.url.split("?", 1)[0]
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        path = request.url.split("?", 1)[0]
         kind = "exchange" if "/oauth2/" in path else "api"
         with self._lock:
             self.counts[kind] = self.counts.get(kind, 0) + 1
             self.counts["total"] = self.counts.get("total", 0) + 1
+        return super().send(request, **kwargs)
 
 
 class CachingExchangeClient(ACRExchangeClient):
@@ -133,7 +141,7 @@ def data_plane_client(
     """A data-plane client of the registry at ``endpoint`` (``https://<login server>``)."""
     extra: dict[str, Any] = dict(transport_options(ca_bundle))
     if counter is not None:
-        extra["per_call_policies"] = [counter]
+        extra["transport"] = counter
     return AcrDataPlaneClient(endpoint, credential, cache_tokens=cache_tokens, **extra)
 
 

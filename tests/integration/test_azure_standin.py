@@ -561,3 +561,33 @@ def test_data_plane_token_flow_and_challenge(sbx: Sandbox) -> None:
             ("linux", "amd64"),
             ("linux", "arm64"),
         }
+
+
+@pytest.mark.parametrize("cache_tokens", [False, True])
+def test_data_plane_requests_per_call_with_and_without_token_cache(
+    sandbox_config: Path, seed_summary: Any, cache_tokens: bool
+) -> None:
+    """The SDK's own auth costs four HTTP requests per call; the cache brings a warm client to one."""
+    from acr_migrate.azure.clients import RequestCounter, data_plane_client
+    from acr_migrate.azure.credentials import tenant_credential, transport_options
+    from acr_migrate.settings import load_config
+
+    source = load_config(sandbox_config).source
+    assert source.azure is not None
+    counter = RequestCounter(**transport_options(source.ca_bundle))
+    client = data_plane_client(
+        source.url,
+        tenant_credential(source.azure.identity, ca_bundle=source.ca_bundle),
+        ca_bundle=source.ca_bundle,
+        cache_tokens=cache_tokens,
+        counter=counter,
+    )
+    image = next(i for i in seed_summary.images if i.tags)
+    client.get_manifest_properties(image.repository, image.digest)  # warm up
+    counter.counts.clear()
+    for _ in range(10):
+        props = client.get_manifest_properties(image.repository, image.digest)
+        assert props.digest == image.digest
+    client.close()
+    assert counter.counts["api"] == (10 if cache_tokens else 20)
+    assert counter.counts["total"] == (10 if cache_tokens else 40)
