@@ -47,6 +47,9 @@ ManifestOption = Annotated[
 
 
 def _flow(name: str) -> Any:
+    # The temporary server Prefect starts without PREFECT_API_URL would try to send telemetry
+    # and log an error on machines without internet; an explicit setting still wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     module, _, attribute = ENTRYPOINTS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)
 

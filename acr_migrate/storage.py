@@ -139,11 +139,14 @@ class BlobStore:
     def latest_manifest(self, source_name: str) -> ManifestLocation:
         """The newest export of ``source_name`` (export ids sort by time)."""
         prefix = f"{safe_name(source_name)}/"
-        names = [
-            b.name
-            for b in self.container.list_blobs(name_starts_with=prefix)
-            if b.name.endswith(f"/{MANIFEST_NAME}")
-        ]
+        try:
+            names = [
+                b.name
+                for b in self.container.list_blobs(name_starts_with=prefix)
+                if b.name.endswith(f"/{MANIFEST_NAME}")
+            ]
+        except ResourceNotFoundError:  # the container itself: nothing was ever exported
+            names = []
         if not names:
             raise ConfigError(
                 f"storage: no manifest under {self.settings.container}/{prefix} (run the export)"

@@ -175,10 +175,16 @@ def _import_all(
     )
     results: list[ImportResult] = []
     limit = limit_name(target)
-    slots = ensure_limit(limit, options.concurrency) if items else 0
-    get_run_logger().info(
-        "importing %d image(s); global concurrency limit %s: %d slot(s)", len(items), limit, slots
-    )
+    if items:
+        slots = ensure_limit(limit, options.concurrency)
+        get_run_logger().info(
+            "importing %d image(s); global concurrency limit %s: %d slot(s)",
+            len(items),
+            limit,
+            slots,
+        )
+    else:
+        get_run_logger().info("nothing to import")
     progress = Progress(
         artifact_key("import", target.name, "progress"),
         len(items),

@@ -567,7 +567,7 @@ def test_data_plane_token_flow_and_challenge(sbx: Sandbox) -> None:
 def test_data_plane_requests_per_call_with_and_without_token_cache(
     sandbox_config: Path, seed_summary: Any, cache_tokens: bool
 ) -> None:
-    """The SDK's own auth costs four HTTP requests per call; the cache brings a warm client to one."""
+    """SDK auth: four HTTP requests per call; with the cache a warm client sends one."""
     from acr_migrate.azure.clients import RequestCounter, data_plane_client
     from acr_migrate.azure.credentials import tenant_credential, transport_options
     from acr_migrate.settings import load_config

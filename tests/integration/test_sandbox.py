@@ -246,6 +246,20 @@ def test_azurite_blob_roundtrip(sandbox_config: Path) -> None:
     assert json.loads(container.download_blob("probe.json").readall()) == {"ok": True}
 
 
+def test_first_export_finds_no_previous_manifest_in_a_missing_container(
+    sandbox_config: Path,
+) -> None:
+    """A container that does not exist yet means "never exported", not a storage failure."""
+    from acr_migrate.models import ConfigError
+    from acr_migrate.settings import load_config
+    from acr_migrate.storage import BlobStore
+    from tests.helpers import uid
+
+    storage = load_config(sandbox_config).storage.model_copy(update={"container": f"fresh-{uid()}"})
+    with pytest.raises(ConfigError, match="no manifest under"):
+        BlobStore(storage).latest_manifest("sandbox-source")
+
+
 def test_lifecycle_up_twice_and_down(tmp_path: Path) -> None:
     """A second `up` reuses the running sandbox; `down` stops exactly the recorded pids."""
     root = tmp_path / "lifecycle"
