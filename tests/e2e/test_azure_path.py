@@ -235,3 +235,28 @@ def test_cutover_deletes_an_acr_through_arm_with_its_own_tenant_only(
     with arm_for(cfg, scratch) as arm, pytest.raises(ResourceNotFoundError):
         arm.registries.get(ref.resource_group, name)
     delete_arm_registry(scratch)  # already gone counts as deleted
+
+
+def test_cutover_of_an_acr_refuses_while_unmigrated_repositories_remain(
+    migration_config: MigrationConfig, seed_summary: Any
+) -> None:
+    """Deleting an ACR deletes all of it: a manifest of one repository cannot justify that."""
+    from acr_migrate.cutover import CutoverOptions
+    from flows.cutover import delete_source
+
+    cfg = migration_config
+    assert cfg.source.azure is not None
+    one = seed_summary.repositories[0]
+    summary = run_export(cfg, include=[one])
+    state = delete_source(
+        cfg.source,
+        cfg.storage,
+        summary.location,
+        CutoverOptions(require_validation=False),
+        return_state=True,
+    )
+    assert state.is_failed() and "not migrated" in (state.message or ""), state.message
+    result = state.result(raise_on_failure=False)
+    assert not result.approved and one not in result.decision
+    with arm_for(cfg, cfg.source) as arm:
+        assert arm.registries.get(cfg.source.azure.resource_group, cfg.source.azure.registry)
