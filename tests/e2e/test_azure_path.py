@@ -6,6 +6,7 @@ the authority host, the ARM endpoint and the CA bundle point at the sandbox.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,12 +37,14 @@ def arm_for(cfg: MigrationConfig, endpoint, identity_of=None):
 
 def set_faults(sandbox_state: dict[str, Any], **faults: Any) -> None:
     url = sandbox_state["azure"]["faults_url"]
-    httpx.put(url, json=faults, verify=sandbox_state["ca_bundle"]).raise_for_status()
+    verify = ssl.create_default_context(cafile=sandbox_state["ca_bundle"])
+    httpx.put(url, json=faults, verify=verify).raise_for_status()
 
 
 def fault_counters(sandbox_state: dict[str, Any]) -> dict[str, Any]:
     url = sandbox_state["azure"]["faults_url"]
-    return dict(httpx.get(url, verify=sandbox_state["ca_bundle"]).json()["counters"])
+    verify = ssl.create_default_context(cafile=sandbox_state["ca_bundle"])
+    return dict(httpx.get(url, verify=verify).json()["counters"])
 
 
 @pytest.fixture(scope="module")
