@@ -8,8 +8,9 @@ run's ``concurrency`` option as its default; an existing limit is left as the op
 Slots are taken with leases through one shared API client per process and renewed by one
 background thread, instead of ``prefect.concurrency.sync.concurrency`` (about 100 ms per
 acquisition and a renewal thread per holder, which dominates thousands of short imports; see
-``benchmarks/bench_prefect_overhead.py``). A worker that dies holding slots frees them when
-its leases expire (``LEASE_SECONDS``).
+``benchmarks/bench_prefect_overhead.py``). A slot freed while another image of the same process
+waits is handed straight to it (see :class:`_Slots`). A worker that dies holding slots frees
+them when its leases expire (``LEASE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ PREFIX = "acr-import-"
 LEASE_SECONDS = 300.0
 #: Longest wait between two tries for a slot, so raising the limit takes effect quickly.
 MAX_POLL_SECONDS = 2.0
+#: How long a read of the limit's size is trusted when handing a slot on within the process.
+LIMIT_CHECK_SECONDS = 1.0
 #: How long a slot request rides out an overloaded or restarting Prefect API.
 API_PATIENCE_SECONDS = 300.0
 #: Prefect API answers worth another try (0: no answer at all).
@@ -68,12 +71,22 @@ def ensure_limit(name: str, default: int) -> int:
 
 
 class _Slots:
-    """A process-wide API client for slots, and the thread that renews held leases."""
+    """Slots of global concurrency limits for this process, and the thread renewing their leases.
+
+    A slot released while another thread of this process waits for the same limit is handed
+    to that thread instead of going back to the server (two API calls saved per image and no
+    polling delay), unless the limit was lowered below what is held: the size of the limit is
+    read at most every ``LIMIT_CHECK_SECONDS``, so lowering the knob takes effect within that.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._handed = threading.Condition(self._lock)
         self._clients: dict[str, Any] = {}
         self._held: dict[UUID, str] = {}
+        self._spare: dict[str, list[UUID]] = {}  # released leases waiting for a waiter
+        self._waiting: dict[str, int] = {}
+        self._room: dict[str, tuple[float, bool]] = {}  # name -> (read at, active <= limit)
         self._renewer: threading.Thread | None = None
 
     def client(self) -> Any:
@@ -86,40 +99,88 @@ class _Slots:
             return self._clients[url]
 
     def acquire(self, name: str) -> UUID:
-        """Wait for a slot. A busy or briefly unavailable Prefect API (5xx, connection errors)
-        is waited out too, for up to ``API_PATIENCE_SECONDS``: it is no fault of the image."""
-        client = self.client()
-        delay = 0.05
-        give_up = time.monotonic() + API_PATIENCE_SECONDS
-        while True:
-            try:
-                response = client.increment_concurrency_slots_with_lease(
-                    names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
-                )
-            except (httpx.HTTPStatusError, httpx.TransportError) as exc:
-                status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
-                if status != 423 and (status not in API_TRANSIENT or time.monotonic() > give_up):
-                    raise
-                hint = delay
-                if isinstance(exc, httpx.HTTPStatusError):
-                    try:  # 423: no slot free now; the server says when to come back
-                        hint = float(exc.response.headers.get("Retry-After") or delay)
-                    except ValueError:
-                        pass
-                time.sleep(min(MAX_POLL_SECONDS, max(0.05, hint)) * random.uniform(0.5, 1.0))
-                delay = min(MAX_POLL_SECONDS, delay * 2)
-                continue
-            lease_id = UUID(str(response.json()["lease_id"]))
-            with self._lock:
-                self._held[lease_id] = str(PREFECT_API_URL.value() or "")
-                if self._renewer is None or not self._renewer.is_alive():
-                    self._renewer = threading.Thread(
-                        target=self._renew, name="acr-slot-leases", daemon=True
-                    )
-                    self._renewer.start()
-            return lease_id
+        """Wait for a slot: one handed over by a thread of this process, or one from the server.
 
-    def release(self, lease_id: UUID) -> None:
+        A busy or briefly unavailable Prefect API (5xx, connection errors) is waited out too,
+        for up to ``API_PATIENCE_SECONDS``: it is no fault of the image."""
+        with self._lock:
+            self._waiting[name] = self._waiting.get(name, 0) + 1
+        try:
+            delay = 0.05
+            give_up = time.monotonic() + API_PATIENCE_SECONDS
+            while True:
+                with self._lock:
+                    if self._spare.get(name):
+                        return self._spare[name].pop()
+                lease_id, hint = self._increment(name, give_up)
+                if lease_id is not None:
+                    return lease_id
+                pause = min(MAX_POLL_SECONDS, max(0.05, hint or delay)) * random.uniform(0.5, 1.0)
+                delay = min(MAX_POLL_SECONDS, delay * 2)
+                with self._handed:
+                    if not self._spare.get(name):
+                        self._handed.wait(pause)
+        finally:
+            with self._lock:
+                self._waiting[name] -= 1
+                unclaimed = self._spare.pop(name, []) if not self._waiting[name] else []
+            for lease_id in unclaimed:
+                self._give_back(lease_id)
+
+    def _increment(self, name: str, give_up: float) -> tuple[UUID | None, float | None]:
+        """One try at the server: ``(lease, None)``, or ``(None, seconds to wait)``."""
+        try:
+            response = self.client().increment_concurrency_slots_with_lease(
+                names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
+            )
+        except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+            status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
+            if status != 423 and (status not in API_TRANSIENT or time.monotonic() > give_up):
+                raise
+            hint = None
+            if isinstance(exc, httpx.HTTPStatusError):
+                try:  # 423: no slot free now; the server says when to come back
+                    hint = float(exc.response.headers.get("Retry-After") or 0) or None
+                except ValueError:
+                    pass
+            return None, hint
+        lease_id = UUID(str(response.json()["lease_id"]))
+        with self._lock:
+            self._held[lease_id] = str(PREFECT_API_URL.value() or "")
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(
+                    target=self._renew, name="acr-slot-leases", daemon=True
+                )
+                self._renewer.start()
+        return lease_id, None
+
+    def _has_room(self, name: str) -> bool:
+        """Whether the limit still allows what is held (read at most every few seconds)."""
+        now = time.monotonic()
+        read_at, room = self._room.get(name, (-LIMIT_CHECK_SECONDS, True))
+        if now - read_at < LIMIT_CHECK_SECONDS:
+            return room
+        try:
+            limit = self.client().read_global_concurrency_limit_by_name(name)
+            room = bool(limit.active) and int(limit.active_slots) <= int(limit.limit)
+        except Exception:
+            room = False  # unsure: give the slot back, the server decides
+        self._room[name] = (now, room)
+        return room
+
+    def release(self, name: str, lease_id: UUID) -> None:
+        """Hand the slot to a waiting thread of this process, else give it back to the server."""
+        with self._lock:
+            wanted = self._waiting.get(name, 0) > len(self._spare.get(name, []))
+        if wanted and self._has_room(name):
+            with self._lock:
+                if self._waiting.get(name, 0) > len(self._spare.get(name, [])):
+                    self._spare.setdefault(name, []).append(lease_id)
+                    self._handed.notify()
+                    return
+        self._give_back(lease_id)
+
+    def _give_back(self, lease_id: UUID) -> None:
         with self._lock:
             self._held.pop(lease_id, None)
         for attempt in range(5):
@@ -156,4 +217,4 @@ def slot(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _slots.release(lease_id)
+        _slots.release(name, lease_id)

@@ -366,3 +366,59 @@ def test_the_global_limit_bounds_the_imports_and_is_left_as_the_operator_set_it(
         assert ensure_limit(name, 4) == 1
     finally:
         asyncio.run(set_limit(8))
+
+
+def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect() -> None:
+    """Threads of one process pass slots between them, yet a lowered limit is obeyed."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    from tasks import limits
+
+    name = f"acr-import-knob-{uid()}"
+    assert limits.ensure_limit(name, 3) == 3
+    lock = threading.Lock()
+    holding = {"now": 0}
+    seen: list[tuple[float, int]] = []
+    lowered: dict[str, float] = {}
+    calls = {"increment": 0}
+    client = limits._slots.client()
+    increment = client.increment_concurrency_slots_with_lease
+
+    def counting_increment(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            calls["increment"] += 1
+        return increment(*args, **kwargs)
+
+    def work(n: int) -> None:
+        for _ in range(n):
+            with limits.slot(name):
+                with lock:
+                    holding["now"] += 1
+                    seen.append((time.monotonic(), holding["now"]))
+                time.sleep(0.02)
+                with lock:
+                    holding["now"] -= 1
+
+    client.increment_concurrency_slots_with_lease = counting_increment
+    try:
+        threads = [threading.Thread(target=work, args=(40,)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(n == 3 for _, n in seen):
+            time.sleep(0.05)
+        with get_client(sync_client=True) as api_client:
+            api_client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
+        lowered["at"] = time.monotonic()
+        for t in threads:
+            t.join(120)
+    finally:
+        client.increment_concurrency_slots_with_lease = increment
+    assert max(n for _, n in seen) == 3
+    settle = lowered["at"] + limits.LIMIT_CHECK_SECONDS + 1.0
+    after = [n for at, n in seen if at > settle]
+    assert after and max(after) == 1, after
+    # 240 slot uses; hand-overs spare most trips to the server.
+    assert calls["increment"] < 240 / 2, calls
+    with get_client(sync_client=True) as api_client:
+        assert api_client.read_global_concurrency_limit_by_name(name).active_slots == 0
