@@ -40,6 +40,8 @@ LEASE_SECONDS = 300.0
 MAX_POLL_SECONDS = 2.0
 #: How long a read of the limit's size is trusted when handing a slot on within the process.
 LIMIT_CHECK_SECONDS = 1.0
+#: A slot goes back to the server after this long, so other runs into the target get a turn.
+HANDOVER_SECONDS = 5.0
 #: How long a slot request rides out an overloaded or restarting Prefect API.
 API_PATIENCE_SECONDS = 300.0
 #: Prefect API answers worth another try (0: no answer at all).
@@ -75,8 +77,10 @@ class _Slots:
 
     A slot released while another thread of this process waits for the same limit is handed
     to that thread instead of going back to the server (two API calls saved per image and no
-    polling delay), unless the limit was lowered below what is held: the size of the limit is
-    read at most every ``LIMIT_CHECK_SECONDS``, so lowering the knob takes effect within that.
+    polling delay), unless the limit was lowered below what is held (the size of the limit is
+    read at most every ``LIMIT_CHECK_SECONDS``, so lowering the knob takes effect within that),
+    or the slot was taken from the server more than ``HANDOVER_SECONDS`` ago (so concurrent
+    runs, in other processes, share the limit instead of waiting for this one to finish).
     """
 
     def __init__(self) -> None:
@@ -84,6 +88,7 @@ class _Slots:
         self._handed = threading.Condition(self._lock)
         self._clients: dict[str, Any] = {}
         self._held: dict[UUID, str] = {}
+        self._taken: dict[UUID, float] = {}  # when each lease came from the server
         self._spare: dict[str, list[UUID]] = {}  # released leases waiting for a waiter
         self._waiting: dict[str, int] = {}
         self._room: dict[str, tuple[float, bool]] = {}  # name -> (read at, active <= limit)
@@ -147,6 +152,7 @@ class _Slots:
         lease_id = UUID(str(response.json()["lease_id"]))
         with self._lock:
             self._held[lease_id] = str(PREFECT_API_URL.value() or "")
+            self._taken[lease_id] = time.monotonic()
             if self._renewer is None or not self._renewer.is_alive():
                 self._renewer = threading.Thread(
                     target=self._renew, name="acr-slot-leases", daemon=True
@@ -172,7 +178,8 @@ class _Slots:
         """Hand the slot to a waiting thread of this process, else give it back to the server."""
         with self._lock:
             wanted = self._waiting.get(name, 0) > len(self._spare.get(name, []))
-        if wanted and self._has_room(name):
+            young = time.monotonic() - self._taken.get(lease_id, 0.0) < HANDOVER_SECONDS
+        if wanted and young and self._has_room(name):
             with self._lock:
                 if self._waiting.get(name, 0) > len(self._spare.get(name, [])):
                     self._spare.setdefault(name, []).append(lease_id)
@@ -183,6 +190,7 @@ class _Slots:
     def _give_back(self, lease_id: UUID) -> None:
         with self._lock:
             self._held.pop(lease_id, None)
+            self._taken.pop(lease_id, None)
         for attempt in range(5):
             try:
                 self.client().release_concurrency_slots_with_lease(lease_id=lease_id)

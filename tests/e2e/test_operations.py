@@ -422,3 +422,42 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
     assert calls["increment"] < 240 / 2, calls
     with get_client(sync_client=True) as api_client:
         assert api_client.read_global_concurrency_limit_by_name(name).active_slots == 0
+
+
+def test_a_second_process_gets_a_turn_while_the_first_hands_slots_on() -> None:
+    """Hand-overs stop after HANDOVER_SECONDS, so another run into the target is not starved."""
+    from tasks import limits
+
+    name = f"acr-import-share-{uid()}"
+    limits.ensure_limit(name, 2)
+    first, second = limits._Slots(), limits._Slots()  # two worker processes, as it were
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            lease = first.acquire(name)
+            time.sleep(0.01)
+            first.release(name, lease)
+
+    threads = [threading.Thread(target=busy) for _ in range(4)]
+    for t in threads:
+        t.start()
+    got = threading.Event()
+
+    def turn() -> None:
+        lease = second.acquire(name)
+        got.set()
+        second.release(name, lease)
+
+    try:
+        time.sleep(1.0)
+        waiter = threading.Thread(target=turn)
+        waiter.start()
+        bound = limits.HANDOVER_SECONDS + 2 * limits.MAX_POLL_SECONDS + 2
+        assert got.wait(bound), f"the second process waited more than {bound} s"
+        assert any(t.is_alive() for t in threads)  # the first run was still busy
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        waiter.join(60)
