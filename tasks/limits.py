@@ -75,8 +75,9 @@ def ensure_limit(name: str, default: int) -> int:
 class _Slots:
     """Slots of global concurrency limits for this process, and the thread renewing their leases.
 
-    A slot released while another thread of this process waits for the same limit is handed
-    to that thread instead of going back to the server (two API calls saved per image and no
+    One waiting thread per limit asks the server at a time; the others wait for it or for a
+    hand-over: a slot released while another thread of this process waits for the same limit is
+    handed to that thread instead of going back to the server (two API calls saved per image and no
     polling delay), unless the limit was lowered below what is held (the size of the limit is
     read at most every ``LIMIT_CHECK_SECONDS``, so lowering the knob takes effect within that),
     or the slot was taken from the server more than ``HANDOVER_SECONDS`` ago (so concurrent
@@ -88,9 +89,11 @@ class _Slots:
         self._handed = threading.Condition(self._lock)
         self._clients: dict[str, Any] = {}
         self._held: dict[UUID, str] = {}
-        self._taken: dict[UUID, float] = {}  # when each lease came from the server
+        self._hand_until: dict[UUID, float] = {}  # until when each lease may be handed over
         self._spare: dict[str, list[UUID]] = {}  # released leases waiting for a waiter
         self._waiting: dict[str, int] = {}
+        self._polling: set[str] = set()  # limits a waiter of this process is asking the server for
+        self._delay: dict[str, float] = {}  # current back-off of the asking, per limit
         self._room: dict[str, tuple[float, bool]] = {}  # name -> (read at, active <= limit)
         self._renewer: threading.Thread | None = None
 
@@ -111,20 +114,33 @@ class _Slots:
         with self._lock:
             self._waiting[name] = self._waiting.get(name, 0) + 1
         try:
-            delay = 0.05
             give_up = time.monotonic() + API_PATIENCE_SECONDS
             while True:
-                with self._lock:
+                with self._handed:
                     if self._spare.get(name):
                         return self._spare[name].pop()
-                lease_id, hint = self._increment(name, give_up)
+                    if name in self._polling:  # another waiter asks the server for all of us
+                        self._handed.wait(MAX_POLL_SECONDS)
+                        continue
+                    self._polling.add(name)
+                lease_id: UUID | None = None
+                try:
+                    lease_id, hint = self._increment(name, give_up)
+                    # The back-off belongs to the limit, not the thread: the asking rotates.
+                    delay = self._delay.get(name, 0.05)
+                    self._delay[name] = 0.05 if lease_id else min(MAX_POLL_SECONDS, delay * 2)
+                    if lease_id is None:
+                        pause = min(MAX_POLL_SECONDS, max(0.05, hint or delay))
+                        until = time.monotonic() + pause * random.uniform(0.5, 1.0)
+                        with self._handed:  # the full pause, unless a slot is handed over
+                            while not self._spare.get(name) and time.monotonic() < until:
+                                self._handed.wait(until - time.monotonic())
+                finally:
+                    with self._handed:
+                        self._polling.discard(name)
+                        self._handed.notify_all()  # the next waiter takes over the asking
                 if lease_id is not None:
                     return lease_id
-                pause = min(MAX_POLL_SECONDS, max(0.05, hint or delay)) * random.uniform(0.5, 1.0)
-                delay = min(MAX_POLL_SECONDS, delay * 2)
-                with self._handed:
-                    if not self._spare.get(name):
-                        self._handed.wait(pause)
         finally:
             with self._lock:
                 self._waiting[name] -= 1
@@ -152,7 +168,10 @@ class _Slots:
         lease_id = UUID(str(response.json()["lease_id"]))
         with self._lock:
             self._held[lease_id] = str(PREFECT_API_URL.value() or "")
-            self._taken[lease_id] = time.monotonic()
+            # Staggered, so the slots of one process do not all go back at the same moment.
+            self._hand_until[lease_id] = time.monotonic() + HANDOVER_SECONDS * random.uniform(
+                0.5, 1.0
+            )
             if self._renewer is None or not self._renewer.is_alive():
                 self._renewer = threading.Thread(
                     target=self._renew, name="acr-slot-leases", daemon=True
@@ -178,19 +197,21 @@ class _Slots:
         """Hand the slot to a waiting thread of this process, else give it back to the server."""
         with self._lock:
             wanted = self._waiting.get(name, 0) > len(self._spare.get(name, []))
-            young = time.monotonic() - self._taken.get(lease_id, 0.0) < HANDOVER_SECONDS
+            young = time.monotonic() < self._hand_until.get(lease_id, 0.0)
         if wanted and young and self._has_room(name):
             with self._lock:
                 if self._waiting.get(name, 0) > len(self._spare.get(name, [])):
                     self._spare.setdefault(name, []).append(lease_id)
                     self._handed.notify()
                     return
+        # An aged slot goes back even with waiters here: they ask for it again on their usual
+        # schedule, like the waiters of any other run, which is what gives those a turn.
         self._give_back(lease_id)
 
     def _give_back(self, lease_id: UUID) -> None:
         with self._lock:
             self._held.pop(lease_id, None)
-            self._taken.pop(lease_id, None)
+            self._hand_until.pop(lease_id, None)
         for attempt in range(5):
             try:
                 self.client().release_concurrency_slots_with_lease(lease_id=lease_id)
