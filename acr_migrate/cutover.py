@@ -300,10 +300,12 @@ class ArmRegistryDeleter:
         endpoint: RegistryEndpoint,
         rows: Callable[[], Iterable[ImageRow]],
         remove: Callable[[RegistryEndpoint], None] = delete_arm_registry,
+        close: Callable[[], None] = lambda: None,
     ):
         self.endpoint = endpoint
         self.rows = rows
         self.remove = remove
+        self._close = close
 
     def plan(self, repositories: Iterable[str]) -> DeletionPlan:
         """The whole registry goes, so the plan lists all of it; ``outside`` names the rest."""
@@ -328,12 +330,12 @@ class ArmRegistryDeleter:
         return DeletionResult(method=self.method, deleted=plan.counts()["manifests"])
 
     def close(self) -> None:
-        pass
+        self._close()
 
 
 def open_deleter(endpoint: RegistryEndpoint) -> SourceDeleter:
     """ARM for an Azure registry (``endpoint.azure``), else the OCI distribution API."""
     if endpoint.azure is not None:
         inventory = open_inventory(endpoint)
-        return ArmRegistryDeleter(endpoint, inventory.images)
+        return ArmRegistryDeleter(endpoint, inventory.images, close=inventory.close)
     return OciManifestDeleter(RegistryClient(endpoint, read_retries=6))

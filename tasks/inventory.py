@@ -27,10 +27,13 @@ def inventory_registry(
 ) -> tuple[list[ImageRow], list[str]]:
     """Every row of the registry (filtered by repository), and what the adapter cannot see."""
     inventory = inventory_for(endpoint)
-    image_filter = ImageFilter.from_patterns(include, exclude)
-    repositories = [r for r in inventory.repositories() if image_filter.reason(r, "") is None]
-    rows = list(inventory.images(repositories))
-    return rows, list(inventory.notes)
+    try:
+        image_filter = ImageFilter.from_patterns(include, exclude)
+        repositories = [r for r in inventory.repositories() if image_filter.reason(r, "") is None]
+        rows = list(inventory.images(repositories))
+        return rows, list(inventory.notes)
+    finally:
+        inventory.close()
 
 
 @task(
@@ -45,5 +48,8 @@ def read_target(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> TargetS
     """Tags and digests the target holds in the manifest's repositories."""
     rows = list(rows)
     inventory = inventory_for(endpoint)
-    untagged = [(r.repository, r.digest) for r in rows if not r.tag]
-    return inventory.state({r.repository for r in rows}, untagged)
+    try:
+        untagged = [(r.repository, r.digest) for r in rows if not r.tag]
+        return inventory.state({r.repository for r in rows}, untagged)
+    finally:
+        inventory.close()

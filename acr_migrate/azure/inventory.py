@@ -50,6 +50,9 @@ class AcrInventory:
         self.page_size = page_size
         self.notes: list[str] = []
 
+    def close(self) -> None:
+        self.client.close()
+
     def repositories(self) -> list[str]:
         return sorted(self.client.list_repository_names(results_per_page=self.page_size))
 

@@ -39,3 +39,7 @@ class Inventory(Protocol):
     ) -> TargetState:
         """Tags -> digests of ``repositories``, plus which ``untagged`` (repo, digest) exist."""
         ...
+
+    def close(self) -> None:
+        """Close the connections of the underlying client."""
+        ...

@@ -39,6 +39,9 @@ class OciInventory:
         self.page_size = page_size
         self.notes: list[str] = [UNTAGGED_NOTE]
 
+    def close(self) -> None:
+        self.client.close()
+
     def repositories(self) -> list[str]:
         return sorted(set(self.client.catalog(self.page_size)))
 
