@@ -31,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="sandbox root (default .sandbox)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start all services and write the config")
-    p_up.add_argument("--target-via-proxy", action="store_true", help="config target = proxy")
     p_up.add_argument("--azurite-https", action="store_true", help="serve Azurite over HTTPS")
     p_up.add_argument("--restart", action="store_true", help="restart if already running")
     p_up.add_argument("--seed", type=int, metavar="N", default=None, help="also seed N images")
@@ -48,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             config = api.up(
                 args.root,
-                target_via_proxy=args.target_via_proxy,
                 azurite_https=args.azurite_https,
                 restart=args.restart,
             )

@@ -294,7 +294,6 @@ def _auth_file(entries: dict[str, tuple[str, str]]) -> str:
 def up(
     root: Path | str | None = None,
     *,
-    target_via_proxy: bool = False,
     azurite_https: bool = False,
     restart: bool = False,
 ) -> Path:
@@ -302,7 +301,7 @@ def up(
 
     If the sandbox of `root` is already fully running, returns its config path unchanged
     (``restart=True`` stops it and starts afresh). A partly running sandbox is restarted.
-    With `target_via_proxy` the config's target URL is the fault proxy (faults off by default).
+    The fault proxy in front of the target registry runs too (``state["target_proxy"]``).
     """
     root = _root(root)
     with _locked(root):
@@ -314,13 +313,13 @@ def up(
         if alive:
             _down(root)
         try:
-            return _up(root, target_via_proxy, azurite_https)
+            return _up(root, azurite_https)
         except BaseException:
             _down(root)
             raise
 
 
-def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
+def _up(root: Path, azurite_https: bool) -> Path:
     certs = ensure_certs(root)
     source_pw, target_pw = new_password(), new_password()
     pids: dict[str, dict[str, Any]] = {}
@@ -370,7 +369,7 @@ def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
     standin = record("azure", _start_azure(root, certs, ports))
     src_az, tgt_az = azure["tenants"]["source"], azure["tenants"]["target"]
 
-    target_url = proxy.url if target_via_proxy else tgt_az["data_plane_url"]
+    target_url = tgt_az["data_plane_url"]
     env = {
         SOURCE_PASSWORD_ENV: source_admin_pw,
         TARGET_PASSWORD_ENV: target_admin_pw,
@@ -435,7 +434,6 @@ def _up(root: Path, target_via_proxy: bool, azurite_https: bool) -> Path:
         "auth_file": str(root / AUTH_NAME),
         "ca_bundle": str(certs.ca_pem),
         "cert_dir": str(certs.cert_dir),
-        "target_via_proxy": target_via_proxy,
         "source": {**source.to_dict(), "username": SOURCE_USER},
         "target": {**target.to_dict(), "username": TARGET_USER},
         "token_server": token.to_dict(),
