@@ -42,9 +42,11 @@ def run_import(
     cfg: MigrationConfig,
     manifest: Any = None,
     target: RegistryEndpoint | None = None,
+    flow_args: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[Any, Any]:
-    """Run the target-import flow with ``options`` over the config's; (state, summary)."""
+    """Run the target-import flow with ``options`` over the config's (and further flow
+    parameters ``flow_args``, e.g. ``approval``, ``runner``); returns (state, summary)."""
     from flows.target_import import ImportSummary, target_import
 
     state = target_import(
@@ -54,6 +56,7 @@ def run_import(
         manifest,
         cfg.migration.model_copy(update=options),
         return_state=True,
+        **(flow_args or {}),
     )
     summary = state.result(raise_on_failure=False)
     assert isinstance(summary, ImportSummary), summary

@@ -33,8 +33,9 @@ from flows.approvals import ApprovalSettings
 from flows.cutover import CutoverSummary, delete_source
 from flows.runners import RunnerKind, TaskRunnerSettings
 from flows.source_export import source_export
-from flows.target_import import ImportSummary, target_import
+from flows.target_import import ImportSummary
 from sandbox.oci_push import build_image, make_layer, push_image
+from tests import helpers
 from tests.helpers import push_endpoint, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -70,18 +71,7 @@ def export(cfg: MigrationConfig, prefix: str, **options: Any):
 
 def run_import(cfg: MigrationConfig, manifest: Any, **kwargs: Any) -> tuple[Any, ImportSummary]:
     options = kwargs.pop("options", {})
-    state = target_import(
-        cfg.source,
-        cfg.target,
-        cfg.storage,
-        manifest,
-        cfg.migration.model_copy(update=options),
-        return_state=True,
-        **kwargs,
-    )
-    summary = state.result(raise_on_failure=False)
-    assert isinstance(summary, ImportSummary), summary
-    return state, summary
+    return helpers.run_import(cfg, manifest, flow_args=kwargs, **options)
 
 
 def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
