@@ -267,15 +267,12 @@ def delete_arm_registry(endpoint: RegistryEndpoint) -> None:
     """
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-    from acr_migrate.azure.clients import management_client
-    from acr_migrate.azure.credentials import tenant_credential
+    from acr_migrate.azure.clients import registry_management_client
 
-    ref = endpoint.azure
-    if ref is None:
-        raise ConfigError(f"{endpoint.name!r} has no [azure] section: it cannot be deleted via ARM")
-    credential = tenant_credential(ref.identity, ca_bundle=endpoint.ca_bundle)
-    what = f"registry {ref.registry!r} (resource group {ref.resource_group!r})"
-    with management_client(ref, credential, ca_bundle=endpoint.ca_bundle) as arm:
+    with registry_management_client(endpoint) as arm:
+        assert endpoint.azure is not None  # registry_management_client checked it
+        ref = endpoint.azure
+        what = f"registry {ref.registry!r} (resource group {ref.resource_group!r})"
         try:
             arm.registries.begin_delete(ref.resource_group, ref.registry).result()
         except ResourceNotFoundError:

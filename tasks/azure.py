@@ -7,8 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from acr_migrate.azure.clients import management_client
-from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.clients import registry_management_client
 from acr_migrate.azure.registry_config import (
     ProvisionReport,
     document_registry,
@@ -18,12 +17,6 @@ from acr_migrate.azure.registry_config import (
 from acr_migrate.models import RegistryEndpoint
 from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
 from tasks.retry import retry_if_transient
-
-
-def _arm(endpoint: RegistryEndpoint) -> Any:
-    assert endpoint.azure is not None
-    credential = tenant_credential(endpoint.azure.identity, ca_bundle=endpoint.ca_bundle)
-    return management_client(endpoint.azure, credential, ca_bundle=endpoint.ca_bundle)
 
 
 @task(
@@ -41,7 +34,7 @@ def document_source(endpoint: RegistryEndpoint) -> tuple[dict[str, Any], list[st
     """
     if endpoint.azure is None:
         raise ValueError(f"{endpoint.name}: no [azure] section; nothing to document through ARM")
-    with _arm(endpoint) as arm:
+    with registry_management_client(endpoint) as arm:
         document = document_registry(arm, endpoint.azure)
     return document, preflight(document)
 
@@ -53,7 +46,7 @@ def provision_target(
     """Create the target registry (and its sub-resources) from the source's document."""
     if target.azure is None:
         raise ValueError(f"{target.name}: no [azure] section; cannot create a registry")
-    with _arm(target) as arm:
+    with registry_management_client(target) as arm:
         return provision(arm, document, target.azure, dry_run=dry_run)
 
 
@@ -61,5 +54,5 @@ def provision_target(
 def document_target(endpoint: RegistryEndpoint) -> dict[str, Any]:
     """The target registry's configuration, to compare with the source."""
     assert endpoint.azure is not None
-    with _arm(endpoint) as arm:
+    with registry_management_client(endpoint) as arm:
         return document_registry(arm, endpoint.azure)

@@ -23,8 +23,9 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-from acr_migrate.azure.credentials import transport_options
+from acr_migrate.azure.credentials import tenant_credential, transport_options
 from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef
+from acr_migrate.models import ConfigError, RegistryEndpoint
 
 ARM_SCOPE = "https://management.azure.com/.default"
 _EARLY = 300.0  # renew tokens five minutes before they expire
@@ -183,3 +184,13 @@ def management_client(
         **transport_options(ca_bundle),
         **extra,
     )
+
+
+def registry_management_client(endpoint: RegistryEndpoint) -> ContainerRegistryManagementClient:
+    """ARM client of ``endpoint``'s registry, with the identity of the registry's own tenant."""
+    if endpoint.azure is None:
+        raise ConfigError(
+            f"{endpoint.name!r} has no [azure] section (subscription, resource group, identity)"
+        )
+    credential = tenant_credential(endpoint.azure.identity, ca_bundle=endpoint.ca_bundle)
+    return management_client(endpoint.azure, credential, ca_bundle=endpoint.ca_bundle)
