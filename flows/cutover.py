@@ -71,22 +71,23 @@ def delete_source(
             **extra,  # type: ignore[arg-type]
         )
 
+    def nothing_deleted(decision: str) -> CutoverSummary:
+        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
+        return summary(False, decision)
+
     if options.require_validation and not verdict.ok:
         decision = f"refused: the target is not validated ({verdict.describe()})"
-        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
-        return Failed(message=decision, data=summary(False, decision))
+        return Failed(message=decision, data=nothing_deleted(decision))
     if plan.outside:
         decision = (
             f"refused: deleting the registry would also delete {len(plan.outside)} repositories "
             f"that were not migrated ({', '.join(plan.outside[:10])}"
             f"{', ...' if len(plan.outside) > 10 else ''}); migrate them or delete them first"
         )
-        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
-        return Failed(message=decision, data=summary(False, decision))
+        return Failed(message=decision, data=nothing_deleted(decision))
     if plan.empty:
         decision = "nothing to delete"
-        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
-        return Completed(message=decision, data=summary(False, decision))
+        return Completed(message=decision, data=nothing_deleted(decision))
     markdown(f"{key}-plan", text, "What deleting the source would remove")
     if options.dry_run:
         decision = "dry run: nothing asked, nothing deleted"
@@ -102,8 +103,7 @@ def delete_source(
         decision = "no answer before the timeout: nothing deleted"
     if not approved:
         logger.warning("source not deleted: %s", decision)
-        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
-        return Completed(name="NotApproved", message=decision, data=summary(False, decision))
+        return Completed(name="NotApproved", message=decision, data=nothing_deleted(decision))
 
     comment = answer.form.comment
     logger.warning("deleting %s (approved%s)", source.name, f": {comment}" if comment else "")
