@@ -88,8 +88,7 @@ class _Slots:
         self._lock = threading.Lock()
         self._handed = threading.Condition(self._lock)
         self._clients: dict[str, Any] = {}
-        self._held: dict[UUID, str] = {}
-        self._hand_until: dict[UUID, float] = {}  # until when each lease may be handed over
+        self._held: dict[UUID, float] = {}  # lease -> until when it may be handed over
         self._spare: dict[str, list[UUID]] = {}  # released leases waiting for a waiter
         self._waiting: dict[str, int] = {}
         self._polling: set[str] = set()  # limits a waiter of this process is asking the server for
@@ -167,11 +166,8 @@ class _Slots:
             return None, hint
         lease_id = UUID(str(response.json()["lease_id"]))
         with self._lock:
-            self._held[lease_id] = str(PREFECT_API_URL.value() or "")
             # Staggered, so the slots of one process do not all go back at the same moment.
-            self._hand_until[lease_id] = time.monotonic() + HANDOVER_SECONDS * random.uniform(
-                0.5, 1.0
-            )
+            self._held[lease_id] = time.monotonic() + HANDOVER_SECONDS * random.uniform(0.5, 1.0)
             if self._renewer is None or not self._renewer.is_alive():
                 self._renewer = threading.Thread(
                     target=self._renew, name="acr-slot-leases", daemon=True
@@ -197,7 +193,7 @@ class _Slots:
         """Hand the slot to a waiting thread of this process, else give it back to the server."""
         with self._lock:
             wanted = self._waiting.get(name, 0) > len(self._spare.get(name, []))
-            young = time.monotonic() < self._hand_until.get(lease_id, 0.0)
+            young = time.monotonic() < self._held.get(lease_id, 0.0)
         if wanted and young and self._has_room(name):
             with self._lock:
                 if self._waiting.get(name, 0) > len(self._spare.get(name, [])):
@@ -211,7 +207,6 @@ class _Slots:
     def _give_back(self, lease_id: UUID) -> None:
         with self._lock:
             self._held.pop(lease_id, None)
-            self._hand_until.pop(lease_id, None)
         for attempt in range(5):
             try:
                 self.client().release_concurrency_slots_with_lease(lease_id=lease_id)
