@@ -222,20 +222,17 @@ def raw_endpoints(root: Path | str | None = None) -> tuple[Endpoint, Endpoint]:
     )
 
 
-def _start_azure(root: Path, certs: SandboxCerts, ports: dict[str, int]) -> ServiceInfo:
-    argv = [
-        sys.executable,
-        "-m",
-        "sandbox.azure",
-        "--root",
-        str(root),
-        "--cert",
-        str(certs.server_pem),
-        "--key",
-        str(certs.server_key),
-        "--ca",
-        str(certs.ca_pem),
+def _tls_args(certs: SandboxCerts) -> list[str]:
+    """Server certificate, key and CA of a sandbox service started with ``python -m``."""
+    return [
+        *("--cert", str(certs.server_pem)),
+        *("--key", str(certs.server_key)),
+        *("--ca", str(certs.ca_pem)),
     ]
+
+
+def _start_azure(root: Path, certs: SandboxCerts, ports: dict[str, int]) -> ServiceInfo:
+    argv = [sys.executable, "-m", "sandbox.azure", "--root", str(root), *_tls_args(certs)]
     proc = start_process("azure-standin", argv, root / "logs", cwd=REPO_ROOT)
     checks = [
         f"https://{HOST}:{ports['arm']}/_sandbox/faults",
@@ -263,12 +260,7 @@ def _start_proxy(root: Path, certs: SandboxCerts, backend: str) -> ServiceInfo:
         backend,
         "--port",
         str(port),
-        "--cert",
-        str(certs.server_pem),
-        "--key",
-        str(certs.server_key),
-        "--ca",
-        str(certs.ca_pem),
+        *_tls_args(certs),
     ]
     proc = start_process("target-proxy", argv, root / "logs", cwd=REPO_ROOT)
     url = f"https://{HOST}:{port}"

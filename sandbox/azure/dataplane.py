@@ -456,6 +456,13 @@ def create_app(ctx: Context, slot: str) -> Starlette:
             )
         params = request.query_params
         orderby = params.get("orderby") or ""
+
+        def one_page(kind: str, items: list) -> tuple[list, dict[str, str]]:
+            """The page of ``items`` the query asks for, and the ``Link`` to the next one."""
+            page, more = _page(items, params.get("n"), params.get("last"), key=lambda kv: kv[0])
+            path = f"/acr/v1/{quote(repo, safe='')}/{kind}"
+            return page, link(path, page[-1][0], params.get("n"), orderby) if more and page else {}
+
         body: dict[str, Any] = {}
         if method == "PATCH":
             try:
@@ -471,9 +478,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
                 items = order(list(rec["tags"].items()), orderby)
                 if params.get("digest"):
                     items = [kv for kv in items if kv[1]["digest"] == params["digest"]]
-                page, more = _page(items, params.get("n"), params.get("last"), key=lambda kv: kv[0])
-                path = f"/acr/v1/{quote(repo, safe='')}/_tags"
-                hdrs = link(path, page[-1][0], params.get("n"), orderby) if more and page else {}
+                page, hdrs = one_page("_tags", items)
                 out = {
                     "registry": login(),
                     "imageName": repo,
@@ -492,11 +497,9 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         # _manifests
         if ref is None:
             items = order(list(rec["manifests"].items()), orderby)
-            page, more = _page(items, params.get("n"), params.get("last"), key=lambda kv: kv[0])
+            page, hdrs = one_page("_manifests", items)
             for _, entry in page:
                 await index.fill_platform(backend, repo, entry)
-            path = f"/acr/v1/{quote(repo, safe='')}/_manifests"
-            hdrs = link(path, page[-1][0], params.get("n"), orderby) if more and page else {}
             out = {
                 "registry": login(),
                 "imageName": repo,
