@@ -8,9 +8,10 @@ IMAGES ?= 36
 .PHONY: help setup deps demo test lint typecheck unit integration e2e sandbox-up sandbox-down clean
 
 help:
-	@echo "make demo   - install what is needed, start the sandbox, export, import, validate"
+	@echo "make demo   - install what is needed, start the sandbox and its Prefect server, run the"
+	@echo "              migration through the deployments; ends printing the Prefect UI address"
 	@echo "make test   - ruff, mypy and the whole test suite (starts its own sandbox)"
-	@echo "make sandbox-down - stop the demo's sandbox"
+	@echo "make sandbox-down - stop the sandbox, its Prefect server and workers"
 
 setup:
 	./scripts/install-system-deps.sh
@@ -26,22 +27,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The migration as the UI runs it: the sandbox's Prefect server (kept running), the deployments,
+# a worker per tenant, then export -> event-started dry run -> provision -> import -> validate.
 demo: setup
-	$(RUN) acr-migrate sandbox up
-	$(RUN) acr-migrate sandbox seed --images $(IMAGES)
-	$(RUN) acr-migrate export
-	$(RUN) acr-migrate provision
+	$(RUN) python -m sandbox up
+	$(RUN) python -m sandbox seed --images $(IMAGES)
+	$(RUN) python -m sandbox prefect
+	$(RUN) python -m sandbox demo
+	@echo "--- the same import from a terminal: everything is already there, nothing is copied ---"
 	$(RUN) acr-migrate import
-	$(RUN) acr-migrate validate
-	@echo "--- second import: everything is already there, nothing is copied ---"
-	$(RUN) acr-migrate import
-	@echo "The sandbox keeps running; stop it with: make sandbox-down"
+	@echo "Prefect server, workers and sandbox keep running; stop them all with: make sandbox-down"
 
 sandbox-up: deps
-	$(RUN) acr-migrate sandbox up
+	$(RUN) python -m sandbox up
+	$(RUN) python -m sandbox prefect
 
 sandbox-down:
-	$(RUN) acr-migrate sandbox down
+	@if [ -x .venv/bin/python ]; then .venv/bin/python -m sandbox down; else echo "nothing to stop"; fi
 
 lint: deps
 	$(RUN) ruff check .

@@ -1,8 +1,9 @@
 """``acr-migrate``: run the flows from a terminal, driven by one config file.
 
 Flows are loaded by the same entrypoints ``prefect.yaml`` names, as a worker loads them, so
-the core never imports Prefect code. Without ``PREFECT_API_URL`` Prefect runs them against a
-temporary local server.
+the core never imports Prefect code. The runs go to the server in ``PREFECT_API_URL``, else to
+the config's ``[prefect] api_url`` (the sandbox's server) when it answers, else to a temporary
+local server that Prefect starts for the one command.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ ENTRYPOINTS = {
     "provision": "flows.provision:provision_registry",
 }
 
+#: A temporary server's first start migrates a new database: far beyond Prefect's 20 s default
+#: on a slow or busy machine.
+TEMPORARY_SERVER_STARTUP_SECONDS = "900"
+
 app = typer.Typer(help="Move an Azure Container Registry to another tenant.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="The local stand-in for Azure (registries, blob storage).")
-app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 
 ConfigOption = Annotated[
@@ -47,11 +50,57 @@ ManifestOption = Annotated[
 
 
 def _flow(name: str) -> Any:
-    # The temporary server Prefect starts without PREFECT_API_URL would try to send telemetry
-    # and log an error on machines without internet; an explicit setting still wins.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     module, _, attribute = ENTRYPOINTS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def _answers(api_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _ui(api_url: str) -> str:
+    return (os.environ.get("PREFECT_UI_URL") or api_url.removesuffix("/api")).rstrip("/")
+
+
+def _connect(cfg: MigrationConfig) -> str | None:
+    """Choose the Prefect server before Prefect is imported; returns its UI address, or None
+    for a temporary server."""
+    # A temporary server would try to send telemetry and log an error without internet.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    explicit = os.environ.get("PREFECT_API_URL")
+    if explicit:
+        if not _answers(explicit):
+            console.print(
+                f"[red]error:[/red] no Prefect API answers at PREFECT_API_URL={explicit}: "
+                "start that server, or unset PREFECT_API_URL to use a temporary one"
+            )
+            raise typer.Exit(2)
+        return _ui(explicit)
+    configured = cfg.prefect.api_url
+    if configured:
+        if _answers(configured):
+            os.environ["PREFECT_API_URL"] = configured
+            return _ui(configured)
+        console.print(
+            f"[yellow]note:[/yellow] the config's Prefect server ({configured}) does not answer "
+            "(`make sandbox-up` starts the sandbox's); using a temporary one"
+        )
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", TEMPORARY_SERVER_STARTUP_SECONDS
+    )
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    first = not (home / "prefect.db").exists()
+    console.print(
+        "Prefect: starting a temporary local server"
+        + (" (first start: preparing its database, this can take a minute)" if first else "")
+        + "; its runs are not kept (set PREFECT_API_URL to keep them)"
+    )
+    return None
 
 
 def _config(path: Path) -> MigrationConfig:
@@ -69,27 +118,33 @@ def _location(cfg: MigrationConfig, manifest: str | None) -> Any:
     return ManifestLocation(container=cfg.storage.container, blob=manifest) if manifest else None
 
 
-def _where() -> None:
-    api = os.environ.get("PREFECT_API_URL")
-    if api:
-        ui = os.environ.get("PREFECT_UI_URL") or api.removesuffix("/api")
-        console.print(f"Prefect UI: {ui}")
-    else:
-        console.print("Prefect: temporary local server (set PREFECT_API_URL to keep the runs)")
-
-
-def _run(name: str, **parameters: Any) -> tuple[bool, Any]:
-    state = _flow(name)(**parameters, return_state=True)
+def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]:
+    """Run flow ``name`` on the chosen server; print where its run can be seen."""
+    ui = _connect(cfg)
+    try:
+        state = _flow(name)(**parameters, return_state=True)
+    except Exception as exc:  # the server went away, or refused the run
+        where = os.environ.get("PREFECT_API_URL") or "a temporary server"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        console.print(
+            f"[red]error:[/red] {name} could not run on Prefect ({where}; set PREFECT_API_URL "
+            f"to choose the server): {type(exc).__name__}: {first[:300]}"
+        )
+        raise typer.Exit(2) from None
     try:
         data = state.result(raise_on_failure=False)
     except MigrationError as exc:
         data = exc
+    ok = not state.is_failed() and not isinstance(data, BaseException)
     if isinstance(data, BaseException):
         console.print(f"[red]{name} failed:[/red] {data}")
-        return False, None
-    if state.is_failed():
+        data = None
+    elif state.is_failed():
         console.print(f"[red]{name} failed:[/red] {state.message}")
-    return not state.is_failed(), data
+    run_id = state.state_details.flow_run_id
+    if ui and run_id:
+        console.print(f"Prefect run: {ui}/runs/flow-run/{run_id}")
+    return ok, data
 
 
 def _counts(title: str, counts: dict[str, int]) -> Table:
@@ -110,7 +165,7 @@ def export_cmd(
 
     cfg = _config(config)
     ok, summary = _run(
-        "export", source=cfg.source, storage=cfg.storage, options=ExportOptions(dry_run=dry_run)
+        "export", cfg, source=cfg.source, storage=cfg.storage, options=ExportOptions(dry_run=dry_run)
     )
     if summary is not None:
         console.print(
@@ -120,7 +175,6 @@ def export_cmd(
         for note in summary.notes:
             console.print(f"[yellow]note:[/yellow] {note}")
         console.print(f"Manifest: {summary.url or '(dry run: not written)'}")
-    _where()
     raise typer.Exit(0 if ok else 1)
 
 
@@ -163,6 +217,7 @@ def import_cmd(
         try:
             ok, summary = _run(
                 "import",
+                cfg,
                 source=cfg.source,
                 target=cfg.target,
                 storage=cfg.storage,
@@ -179,7 +234,6 @@ def import_cmd(
             console.print(f"Results: {summary.results_url}")
         for line in summary.failed:
             console.print(f"[red]failed:[/red] {line}")
-    _where()
     raise typer.Exit(0 if ok else 1)
 
 
@@ -190,6 +244,7 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
     location = _location(cfg, manifest)
     ok, report = _run(
         "validate",
+        cfg,
         source=cfg.source,
         target=cfg.target,
         storage=cfg.storage,
@@ -202,7 +257,6 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
             console.print(
                 f"[red]{row.check.value}:[/red] {row.repository}:{row.tag or row.expected_digest}"
             )
-    _where()
     raise typer.Exit(0 if ok else 1)
 
 
@@ -217,6 +271,7 @@ def provision_cmd(
     location = _location(cfg, manifest)
     ok, report = _run(
         "provision",
+        cfg,
         source=cfg.source,
         target=cfg.target,
         storage=cfg.storage,
@@ -231,38 +286,7 @@ def provision_cmd(
             console.print(f"  {verb} {child}")
         for gap in report.gaps:
             console.print(f"[yellow]not mirrored:[/yellow] {gap.what}: {gap.action}")
-    _where()
     raise typer.Exit(0 if ok else 1)
-
-
-@sandbox_app.command("up")
-def sandbox_up(root: Annotated[Path | None, typer.Option(help="Data folder")] = None) -> None:
-    """Start the source and target registries and Azurite; write the config file."""
-    import sandbox.api
-
-    path = sandbox.api.up(root)
-    console.print(f"Sandbox is up. Config: {path}")
-
-
-@sandbox_app.command("seed")
-def sandbox_seed(
-    config: ConfigOption = DEFAULT_CONFIG,
-    images: Annotated[int, typer.Option(help="How many images to push")] = 36,
-) -> None:
-    """Push sample images (built in Python) into the source registry."""
-    import sandbox.api
-
-    summary = sandbox.api.seed(config, images=images)
-    console.print(summary.format())
-
-
-@sandbox_app.command("down")
-def sandbox_down(root: Annotated[Path | None, typer.Option(help="Data folder")] = None) -> None:
-    """Stop everything the sandbox started."""
-    import sandbox.api
-
-    sandbox.api.down(root)
-    console.print("Sandbox is down.")
 
 
 def main() -> None:

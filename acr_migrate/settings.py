@@ -73,6 +73,14 @@ class ImportOptions(BaseModel):
             raise ConfigError(str(exc)) from None
 
 
+class PrefectSettings(BaseModel):
+    """Which Prefect server the CLI's runs go to (``PREFECT_API_URL`` wins when set)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_url: str | None = None
+
+
 class MigrationConfig(BaseModel):
     """The whole config file."""
 
@@ -83,25 +91,41 @@ class MigrationConfig(BaseModel):
     target: RegistryEndpoint
     storage: StorageSettings = Field(default_factory=StorageSettings)
     migration: ImportOptions = Field(default_factory=ImportOptions)
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)
 
 
-def load_env_file(path: Path) -> None:
-    """Load ``KEY=VALUE`` lines into the environment without overriding what is set."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a dotenv file that bash can also ``source``.
+
+    Blank lines and ``#`` comments are skipped; ``export`` before a key and one pair of
+    matching quotes around a value are allowed (``KEY='a;b'``); anything else is an error.
+    """
+    out: dict[str, str] = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.isidentifier():
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        os.environ.setdefault(key.strip(), value.strip().strip('"'))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def load_env_file(path: Path) -> None:
+    """Load a dotenv file (see :func:`read_env_file`) without overriding what is set."""
+    for key, value in read_env_file(path).items():
+        os.environ.setdefault(key, value)
 
 
 def load_config(path: Path | str) -> MigrationConfig:
     """Read the TOML config; relative paths in it are relative to the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found (run `acr-migrate sandbox up`?)")
+        raise ConfigError(f"config file {path} not found (`make sandbox-up` writes the sandbox's)")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -14,6 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
+from acr_migrate.settings import read_env_file
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="exec a command with selected env-file keys")
@@ -25,9 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     if not command:
         parser.error("no command given")
     keep = {k.strip() for k in args.keep.split(",") if k.strip()}
-    for line in args.env_file.read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key in keep:
+    for key, value in read_env_file(args.env_file).items():
+        if key in keep:
             os.environ.setdefault(key, value)
     os.execvp(command[0], command)
 

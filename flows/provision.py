@@ -54,7 +54,12 @@ def provision_registry(
     )
     if diffs:
         return Failed(message=f"target differs from the source: {diffs[0]}", data=report)
-    return Completed(message=f"{len(report.gaps)} item(s) need the operator", data=report)
+    done = "exists" if report.existed else ("would be created" if dry_run else "created")
+    return Completed(
+        message=f"{report.registry} {done}, {len(report.children_created)} sub-resource(s) "
+        f"{'to create' if dry_run else 'created'}; {len(report.gaps)} item(s) need the operator",
+        data=report,
+    )
 
 
 def _report(report: ProvisionReport, diffs: list[str]) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 from pydantic import BaseModel
 
 from acr_migrate.changes import ManifestChanges, diff_manifests
@@ -43,7 +44,7 @@ def source_export(
     source: RegistryEndpoint,
     storage: StorageSettings,
     options: ExportOptions = ExportOptions(),  # noqa: B008 - pydantic defaults are immutable
-) -> ExportSummary:
+) -> State:
     """Inventory every repository, tag and manifest of ``source``; write the CSV manifest."""
     logger = get_run_logger()
     document: dict | None = None
@@ -108,7 +109,11 @@ def source_export(
     report = _report(summary) + ("\n" + changes.markdown() if changes else "")
     kind = "dry-run" if options.dry_run else "report"
     markdown(artifact_key("export", source.name, kind), report, f"Export {kind}")
-    return summary
+    return Completed(
+        message=f"{summary.rows} rows ({summary.manifests} manifests, {summary.repositories} "
+        f"repositories) -> {url or 'dry run: not written'}",
+        data=summary,
+    )
 
 
 #: The event that hands a finished export over to the target tenant.

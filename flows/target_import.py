@@ -136,7 +136,15 @@ def target_import(
         return Failed(
             message=f"validation found {len(validation.problems())} problem(s)", data=summary
         )
-    return Completed(message=f"plan {plan.counts()}", data=summary)
+    parts = [f"plan: {_counts_text(summary.plan)}"]
+    if not options.dry_run:
+        parts += [f"results: {_counts_text(summary.results)}"]
+        parts += [f"validation: {_counts_text(summary.validation)}"]
+    return Completed(message="; ".join(parts), data=summary)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
 
 
 def _force_description(target: RegistryEndpoint, overwrites: list[Any], limit: int = 50) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import tomllib
 from pathlib import Path
 
 from sandbox import api
@@ -26,6 +28,24 @@ def _print_status(info: dict[str, object], as_json: bool) -> None:
         print(f"config: {info['config']}")
 
 
+def _demo(root: Path | None) -> int:
+    from sandbox.demo import run_demo
+
+    urls = api.prefect_urls(root)
+    if not urls.get("api_url"):
+        print("sandbox: no Prefect server: run `python -m sandbox prefect` first", file=sys.stderr)
+        return 1
+    state = api.load_state(root)
+    source_name = tomllib.loads(Path(state["config"]).read_text())["source"]["name"]
+    runs = run_demo(urls["api_url"], source_name, urls.get("ui_url"))
+    print()
+    print(f"Prefect UI: {urls['ui_url']}  (the runs below, their task runs and artifacts)")
+    for run in runs:
+        print(f"  {run.step:<22} {run.url}")
+    ok = len(runs) == 5 and all(r.ok for r in runs)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--root", type=Path, default=None, help="sandbox root (default .sandbox)")
@@ -38,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p_seed.add_argument("--config", type=Path, default=None, help="acr-migrate.toml to use")
     p_seed.add_argument("--images", type=int, default=DEFAULT_IMAGES)
     p_seed.add_argument("--json", action="store_true", help="print the summary as JSON")
-    sub.add_parser("down", help="stop the processes recorded in pids.json")
+    p_prefect = sub.add_parser(
+        "prefect", help="start (or reuse) the Prefect server, deployments and tenant workers"
+    )
+    p_prefect.add_argument("--port", type=int, default=None, help="server port (default 4200)")
+    sub.add_parser("demo", help="run the migration through the deployments, as the UI does")
+    sub.add_parser("env", help="print the secrets as `export` lines for bash")
+    sub.add_parser("down", help="stop every process the sandbox started")
     p_status = sub.add_parser("status", help="show what runs")
     p_status.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -57,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
             config = args.config or api.config_path(args.root)
             summary = api.seed(config, images=args.images)
             print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format())
+        elif args.command == "prefect":
+            url = api.prefect_up(args.root, port=args.port)
+            print(f"Prefect UI: {url.removesuffix('/api')}  (workers: source-tenant, target-tenant)")
+        elif args.command == "demo":
+            return _demo(args.root)
+        elif args.command == "env":
+            env = api.read_env_file((args.root or api.default_root()) / api.ENV_NAME)
+            print("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()), end="")
         elif args.command == "down":
             stopped = api.down(args.root)
             print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")

@@ -99,14 +99,16 @@ def start_process(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    inherit_env: bool = True,
 ) -> dict[str, Any]:
     """Start `argv` detached in its own session, output to `<log_dir>/<name>.log`.
 
-    Returns the pid record stored in pids.json: pid, start_time, argv[0], log path.
+    The child gets this process's environment plus `env` (only `env` when not
+    `inherit_env`). Returns the pid record stored in pids.json: pid, start_time, argv[0], log.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    full_env = dict(os.environ)
+    full_env = dict(os.environ) if inherit_env else {}
     if env:
         full_env.update(env)
     with open(log_path, "ab") as log:
@@ -162,9 +164,9 @@ def stop_pid(pid: int, start_time: int | None = None, timeout: float = 10.0) -> 
     return True
 
 
-def read_pids(root: Path) -> dict[str, dict[str, Any]]:
-    """The pid records in `<root>/pids.json` (empty if absent or unreadable)."""
-    path = root / PIDS_FILE
+def read_pids(root: Path, name: str = PIDS_FILE) -> dict[str, dict[str, Any]]:
+    """The pid records in `<root>/<name>` (empty if absent or unreadable)."""
+    path = root / name
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -172,9 +174,11 @@ def read_pids(root: Path) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in data.items() if isinstance(v, dict) and "pid" in v}
 
 
-def write_pids(root: Path, pids: Mapping[str, Mapping[str, Any]]) -> None:
-    """Atomically write `<root>/pids.json`."""
-    write_json(root / PIDS_FILE, dict(pids))
+def write_pids(
+    root: Path, pids: Mapping[str, Mapping[str, Any]], name: str = PIDS_FILE
+) -> None:
+    """Atomically write `<root>/<name>` (default ``pids.json``)."""
+    write_json(root / name, dict(pids))
 
 
 def write_json(path: Path, data: Any, mode: int = 0o644) -> None:

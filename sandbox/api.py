@@ -43,6 +43,7 @@ from sandbox._process import (
 from sandbox.azure.bootstrap import bootstrap as azure_bootstrap
 from sandbox.azurite import connection_string, start_azurite
 from sandbox.certs import SandboxCerts, ensure_certs
+from sandbox import prefect_server
 from sandbox.oci_push import Endpoint
 from sandbox.registries import (
     HOST,
@@ -72,7 +73,7 @@ RAW_SOURCE_PASSWORD_ENV = "SANDBOX_RAW_SOURCE_PASSWORD"
 RAW_TARGET_PASSWORD_ENV = "SANDBOX_RAW_TARGET_PASSWORD"
 
 CONFIG_TEMPLATE = """\
-# Written by `acr-migrate sandbox up`. Points acr-migrate at the local sandbox.
+# Written by `python -m sandbox up`. Points acr-migrate at the local sandbox.
 env_file = "sandbox.env"          # relative to this file; secrets live there, not here
 
 [source]
@@ -175,14 +176,10 @@ def _running(root: Path) -> dict[str, bool]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines (no quoting; split at the first ``=``)."""
-    out: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value
-    return out
+    """The sandbox's dotenv file as a dict (the product's own parser)."""
+    from acr_migrate.settings import read_env_file as parse
+
+    return parse(Path(path))
 
 
 def load_state(root: Path | str | None = None) -> dict[str, Any]:
@@ -273,6 +270,16 @@ def _start_proxy(root: Path, certs: SandboxCerts, backend: str) -> ServiceInfo:
     )
     extra = {"backend": backend, "faults_url": f"{url}/_sandbox/faults"}
     return ServiceInfo(name="target-proxy", url=url, port=port, process=proc, extra=extra)
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """``KEY='value'`` lines: the product reads them, and bash can ``source`` the file."""
+    for key, value in env.items():
+        if "'" in value or "\n" in value:
+            raise SandboxError(f"{key}: a value with a quote or newline cannot be written safely")
+    return "# Secrets of the sandbox; `set -a; source sandbox.env; set +a` in bash.\n" + "".join(
+        f"{k}='{v}'\n" for k, v in env.items()
+    )
 
 
 def _auth_file(entries: dict[str, tuple[str, str]]) -> str:
@@ -379,7 +386,7 @@ def _up(root: Path, azurite_https: bool) -> Path:
         env[f"SANDBOX_{which}_IDENTITY_ENDPOINT"] = mi["identity_endpoint"]
         env[f"SANDBOX_{which}_IDENTITY_HEADER"] = mi.pop("identity_header")
         env[f"SANDBOX_{which}_FEDERATED_TOKEN_FILE"] = info["federated_token_file"]
-    write_secret(root / ENV_NAME, "".join(f"{k}={v}\n" for k, v in env.items()))
+    write_secret(root / ENV_NAME, env_file_text(env))
     write_secret(
         root / AUTH_NAME,
         _auth_file(
@@ -450,8 +457,22 @@ def seed(config_path: Path | str, images: int = DEFAULT_IMAGES, seed: int = 0) -
     return summary
 
 
+def prefect_up(root: Path | str | None = None, port: int | None = None) -> str:
+    """The sandbox's Prefect server, deployments and tenant workers; returns the API URL."""
+    root = _root(root)
+    state = load_state(root)
+    config = Path(state["config"])
+    with _locked(root):
+        return prefect_server.up(root, config, read_env_file(root / ENV_NAME), port=port)
+
+
+def prefect_urls(root: Path | str | None = None) -> dict[str, str]:
+    """``api_url`` and ``ui_url`` of the sandbox's Prefect server (empty if never started)."""
+    return {k: str(v) for k, v in prefect_server.read_state(_root(root)).items()}
+
+
 def _down(root: Path) -> list[str]:
-    stopped = []
+    stopped = prefect_server.down(root)
     for name, rec in reversed(list(read_pids(root).items())):
         if stop_pid(int(rec["pid"]), rec.get("start_time")):
             stopped.append(name)
@@ -489,6 +510,10 @@ def status(root: Path | str | None = None) -> dict[str, Any]:
             "pid": svc["process"]["pid"],
             "running": alive.get(svc["name"], False),
         }
+    prefect = prefect_server.read_state(root)
+    for name, alive_now in prefect_server.running(root).items():
+        url = prefect.get("ui_url", "") if name == prefect_server.SERVER else ""
+        services[name] = {"url": url, "pid": "", "running": alive_now}
     return {
         "root": str(root),
         "running": bool(alive) and all(alive.values()),

@@ -1,0 +1,145 @@
+"""The demo's migration, run the way the Prefect UI runs it: through the deployments and workers.
+
+``source-export`` -> the dry-run ``target-import`` its event starts -> ``provision-target`` ->
+``target-import`` -> ``validate``. Each run is created from its deployment (as the Run button
+does), waited for, and printed with its final state, its message and its link in the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RUN_TIMEOUT = 1800.0
+TRIGGER_TIMEOUT = 180.0
+
+
+@dataclass
+class DemoRun:
+    """One flow run of the demo, as the UI shows it."""
+
+    step: str
+    deployment: str
+    id: UUID
+    name: str
+    state: str
+    message: str
+    url: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "Completed"
+
+
+class Demo:
+    """Creates flow runs from deployments on ``api_url`` and waits for them."""
+
+    def __init__(self, api_url: str, ui_url: str | None = None, say: Callable[[str], None] = print):
+        self.api_url = api_url
+        self.ui_url = (ui_url or api_url.removesuffix("/api")).rstrip("/")
+        self.say = say
+
+    def _call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        from prefect.client.orchestration import PrefectClient
+
+        async def go() -> Any:
+            async with PrefectClient(api=self.api_url) as client:
+                return await fn(client)
+
+        return asyncio.run(go())
+
+    def link(self, run_id: UUID) -> str:
+        return f"{self.ui_url}/runs/flow-run/{run_id}"
+
+    def wait(self, step: str, deployment: str, run_id: UUID, timeout: float = RUN_TIMEOUT) -> DemoRun:
+        """Wait until the run is final; return it as a :class:`DemoRun` and print one line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self._call(lambda c: c.read_flow_run(run_id))
+            if run.state is not None and run.state.type.value in FINAL:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{deployment} run {run.name} still {run.state_name}")
+            time.sleep(1)
+        done = DemoRun(
+            step=step,
+            deployment=deployment,
+            id=run.id,
+            name=run.name,
+            state=run.state_name or "",
+            message=(run.state.message or "") if run.state else "",
+            url=self.link(run.id),
+        )
+        mark = "ok " if done.ok else "ERR"
+        self.say(f"[{mark}] {step:<22} {done.state:<10} {done.message}")
+        return done
+
+    def run(self, step: str, deployment: str, parameters: dict[str, Any] | None = None) -> DemoRun:
+        """Start a run of ``deployment`` (``flow/deployment``) and wait for it."""
+
+        async def create(client: Any) -> Any:
+            found = await client.read_deployment_by_name(deployment)
+            return await client.create_flow_run_from_deployment(found.id, parameters=parameters or {})
+
+        run = self._call(create)
+        self.say(f"      {step:<22} started: {self.link(run.id)}")
+        return self.wait(step, deployment, run.id)
+
+    def triggered_run(self, deployment: str, since: datetime, blob_prefix: str) -> UUID:
+        """The run of ``deployment`` that an event started after ``since`` for a manifest under
+        ``blob_prefix`` (the export -> dry-run import hand-over)."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
+        )
+
+        async def find(client: Any) -> list[Any]:
+            found = await client.read_deployment_by_name(deployment)
+            return list(
+                await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[found.id])),
+                    flow_run_filter=FlowRunFilter(
+                        expected_start_time=FlowRunFilterExpectedStartTime(after_=since)
+                    ),
+                )
+            )
+
+        deadline = time.monotonic() + TRIGGER_TIMEOUT
+        while True:
+            for run in self._call(find):
+                blob = ((run.parameters or {}).get("manifest") or {}).get("blob") or ""
+                if blob.startswith(blob_prefix):
+                    return UUID(str(run.id))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no run of {deployment} was started by the export's event")
+            time.sleep(1)
+
+
+def run_demo(api_url: str, source_name: str, ui_url: str | None = None) -> list[DemoRun]:
+    """The demo's five runs, in order; stops at the first that does not complete."""
+    demo = Demo(api_url, ui_url)
+    runs: list[DemoRun] = []
+    since = datetime.now(UTC)
+    export = demo.run("export (source)", "source-export/source-export")
+    runs.append(export)
+    if not export.ok:
+        return runs
+    triggered = demo.triggered_run("target-import/target-import", since, f"{source_name}/")
+    runs.append(demo.wait("dry-run import (event)", "target-import/target-import", triggered))
+    for step, deployment in (
+        ("provision (target)", "provision-target/provision-target"),
+        ("import (target)", "target-import/target-import"),
+        ("validate (target)", "validate/validate"),
+    ):
+        runs.append(demo.run(step, deployment))
+        if not runs[-1].ok:
+            break
+    return runs
