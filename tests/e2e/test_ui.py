@@ -1,143 +1,24 @@
 """A browser check: headless Chromium opens the Prefect UI page of a finished import run, goes
-to its Task Runs tab, finds a task run per image, and saves a screenshot in test-output/.
-
-Chromium is driven through the DevTools protocol (a websocket; ``websockets`` comes with
-Prefect), so no WebDriver is needed. The Prefect UI is a single-page app: we wait until the
-rendered text shows what we look for.
-"""
+to its Task Runs tab, finds a task run per image, and saves a screenshot in test-output/."""
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
-import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from websockets.sync.client import connect
 
-from tests.e2e.conftest import FinishedImport, free_port
+from tests.e2e.browser import show_task_runs
+from tests.e2e.conftest import FinishedImport
 
 pytestmark = [pytest.mark.e2e]
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1600",
-]
-
-
-class Page:
-    """One Chromium page over the DevTools protocol."""
-
-    def __init__(self, ws_url: str):
-        self.ws = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30)
-        self.ids = itertools.count(1)
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        number = next(self.ids)
-        self.ws.send(json.dumps({"id": number, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=60))
-            if message.get("id") == number:
-                assert "error" not in message, message
-                return dict(message.get("result") or {})
-
-    def js(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result.get("result", {}).get("value")
-
-    def wait_for(self, predicate: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.js(predicate):
-            if time.monotonic() > deadline:
-                text = self.js("document.body ? document.body.innerText : ''") or ""
-                raise AssertionError(f"timed out waiting for {predicate}; page:\n{text[:3000]}")
-            time.sleep(0.5)
-
-    def screenshot(self, path: Path) -> None:
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
-        path.write_bytes(base64.b64decode(data["data"]))
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-def open_chromium(url: str, profile: Path) -> tuple[subprocess.Popen[bytes], Page]:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert binary, "chromium is not installed (scripts/install-system-deps.sh installs it)"
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            f"--remote-debugging-port={port}",
-            "--remote-allow-origins=*",
-            url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
-            pages = [t for t in targets if t.get("type") == "page"]
-            if pages:
-                return proc, Page(pages[0]["webSocketDebuggerUrl"])
-        except (httpx.HTTPError, ValueError):
-            pass
-        assert proc.poll() is None, "chromium exited"
-        assert time.monotonic() < deadline, "chromium did not open its DevTools port"
-        time.sleep(0.3)
 
 
 def test_ui_shows_a_task_run_per_image(finished_import: FinishedImport, output_dir: Path) -> None:
     run = finished_import.import_run
-    url = f"{finished_import.api.ui}/runs/flow-run/{run.id}"
     names = sorted(finished_import.image_runs)
     assert names
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        proc, page = open_chromium(url, Path(profile))
-        try:
-            page.send("Page.enable")
-            page.send("Runtime.enable")
-            page.wait_for(f"document.body && document.body.innerText.includes({run.name!r})")
-            # Open the "Task Runs" tab of the flow run page.
-            tab = (
-                "[...document.querySelectorAll('[role=tablist] *')]"
-                ".find(e => e.children.length === 0 && e.textContent.trim() === 'Task Runs')"
-            )
-            page.wait_for(f"!!({tab})")
-            page.js(f"({tab}).click()")
-            wanted = json.dumps(names)
-            page.wait_for(
-                f"{wanted}.every(n => document.body.innerText.includes(n)) && "
-                "document.body.innerText.includes('Completed')"
-            )
-            shot = output_dir / "ui-import-task-runs.png"
-            page.screenshot(shot)
-            text = page.js("document.body.innerText")
-        finally:
-            page.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    shot = output_dir / "ui-import-task-runs.png"
+    text = show_task_runs(finished_import.api.ui, run.id, run.name, names, shot)
     assert shot.stat().st_size > 10_000
     for name in names:
         assert name in text

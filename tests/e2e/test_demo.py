@@ -1,0 +1,129 @@
+"""What ``make demo`` does for a new user, on a sandbox of its own: the sandbox's Prefect server,
+the deployments, one worker per tenant with only that tenant's secrets, then the migration run
+as the UI runs it (export -> event-started dry run -> provision -> import -> validate), ending
+with the import's per-image task runs visible in the UI (headless Chromium).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acr_migrate.settings import load_config
+from sandbox import api, prefect_server
+from sandbox.demo import Demo, run_demo
+from tests.e2e.browser import show_task_runs
+
+pytestmark = [pytest.mark.e2e]
+
+IMAGES = 6
+
+
+@dataclass
+class DemoSandbox:
+    root: Path
+    config: Path
+    api_url: str
+    seeded: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandbox]:
+    """A sandbox of its own (the demo provisions its target), seeded, with its Prefect."""
+    root = tmp_path_factory.mktemp("demo-sandbox")
+    config = api.up(root)
+    try:
+        api.seed(config, images=IMAGES)
+        url = api.prefect_up(root, port=0)
+        seeded = json.loads((root / api.SEED_NAME).read_text())
+        yield DemoSandbox(root=root, config=config, api_url=url, seeded=seeded)
+    finally:
+        api.down(root)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
+def test_each_tenant_worker_holds_only_its_tenants_secrets(demo_sandbox: DemoSandbox) -> None:
+    cfg = load_config(demo_sandbox.config)
+    assert cfg.source.azure and cfg.target.azure
+    source_secret = cfg.source.azure.identity.client_secret_env
+    target_secret = cfg.target.azure.identity.client_secret_env
+    pids = prefect_server.read_pids(demo_sandbox.root, prefect_server.PIDS_NAME)
+    source = _environ(int(pids["worker-source-tenant"]["pid"]))
+    target = _environ(int(pids["worker-target-tenant"]["pid"]))
+    assert source_secret in source and cfg.source.password_env in source
+    assert target_secret not in source and cfg.target.password_env not in source
+    assert target_secret in target and cfg.target.password_env in target
+    # The import pulls with the source registry's credential, never the source identity.
+    assert cfg.source.password_env in target and source_secret not in target
+    for env in (source, target):
+        assert cfg.storage.connection_string_env in env
+        assert env["PREFECT_API_URL"] == demo_sandbox.api_url
+
+
+def test_demo_migrates_through_deployments_and_shows_each_image(
+    demo_sandbox: DemoSandbox, output_dir: Path
+) -> None:
+    source_name = load_config(demo_sandbox.config).source.name
+    runs = run_demo(demo_sandbox.api_url, source_name, say=lambda _: None)
+    assert [r.step for r in runs] == [
+        "export (source)",
+        "dry-run import (event)",
+        "provision (target)",
+        "import (target)",
+        "validate (target)",
+    ]
+    assert all(r.ok for r in runs), [(r.step, r.state, r.message) for r in runs]
+    export, dry_run, _, imported, validated = runs
+    manifests = demo_sandbox.seeded["image_count"]
+    assert f"({manifests} manifests," in export.message
+    assert f"plan: import {manifests}," in dry_run.message and "results" not in dry_run.message
+    assert f"imported {manifests}," in imported.message and "failed 0" in imported.message
+    assert "missing 0, mismatch 0" in imported.message
+    assert validated.message.endswith("rows match")
+
+    demo = Demo(demo_sandbox.api_url)
+    task_runs = _image_task_runs(demo, imported.id, manifests)
+    names = sorted(r.name for r in task_runs)
+    repositories = {image["repository"] for image in demo_sandbox.seeded["images"]}
+    assert all(n.split(":")[0].split("@")[0] in repositories for n in names), names
+    shot = output_dir / "demo-import-task-runs.png"
+    text = show_task_runs(demo.ui_url, imported.id, imported.name, names, shot)
+    assert all(name in text for name in names)
+
+
+def test_a_second_prefect_up_reuses_the_server(demo_sandbox: DemoSandbox) -> None:
+    before = prefect_server.read_pids(demo_sandbox.root, prefect_server.PIDS_NAME)
+    assert api.prefect_up(demo_sandbox.root) == demo_sandbox.api_url
+    after = prefect_server.read_pids(demo_sandbox.root, prefect_server.PIDS_NAME)
+    assert after[prefect_server.SERVER] == before[prefect_server.SERVER]
+    assert f'api_url = "{demo_sandbox.api_url}"' in demo_sandbox.config.read_text()
+    assert load_config(demo_sandbox.config).prefect.api_url == demo_sandbox.api_url
+
+
+def _image_task_runs(demo: Demo, flow_run_id: Any, expected: int) -> list[Any]:
+    """The import's per-image task runs once the server shows them all in a final state."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read(client: Any) -> list[Any]:
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+        return [r for r in runs if r.task_key.startswith("import_image")]
+
+    deadline = time.monotonic() + 300
+    while True:
+        runs = demo.call(read)
+        if len(runs) == expected and all(r.state_name == "Completed" for r in runs):
+            return runs
+        assert time.monotonic() < deadline, [(r.name, r.state_name) for r in runs]
+        time.sleep(1)
