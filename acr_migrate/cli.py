@@ -165,7 +165,11 @@ def export_cmd(
 
     cfg = _config(config)
     ok, summary = _run(
-        "export", cfg, source=cfg.source, storage=cfg.storage, options=ExportOptions(dry_run=dry_run)
+        "export",
+        cfg,
+        source=cfg.source,
+        storage=cfg.storage,
+        options=ExportOptions(dry_run=dry_run),
     )
     if summary is not None:
         console.print(

@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format())
         elif args.command == "prefect":
             url = api.prefect_up(args.root, port=args.port)
-            print(f"Prefect UI: {url.removesuffix('/api')}  (workers: source-tenant, target-tenant)")
+            print(
+                f"Prefect UI: {url.removesuffix('/api')}  (workers: source-tenant, target-tenant)"
+            )
         elif args.command == "demo":
             return _demo(args.root)
         elif args.command == "env":

@@ -174,9 +174,7 @@ def read_pids(root: Path, name: str = PIDS_FILE) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in data.items() if isinstance(v, dict) and "pid" in v}
 
 
-def write_pids(
-    root: Path, pids: Mapping[str, Mapping[str, Any]], name: str = PIDS_FILE
-) -> None:
+def write_pids(root: Path, pids: Mapping[str, Mapping[str, Any]], name: str = PIDS_FILE) -> None:
     """Atomically write `<root>/<name>` (default ``pids.json``)."""
     write_json(root / name, dict(pids))
 

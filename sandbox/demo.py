@@ -45,7 +45,8 @@ class Demo:
         self.ui_url = (ui_url or api_url.removesuffix("/api")).rstrip("/")
         self.say = say
 
-    def _call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    def call(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``await fn(client)`` with a client of this server."""
         from prefect.client.orchestration import PrefectClient
 
         async def go() -> Any:
@@ -57,11 +58,13 @@ class Demo:
     def link(self, run_id: UUID) -> str:
         return f"{self.ui_url}/runs/flow-run/{run_id}"
 
-    def wait(self, step: str, deployment: str, run_id: UUID, timeout: float = RUN_TIMEOUT) -> DemoRun:
+    def wait(
+        self, step: str, deployment: str, run_id: UUID, timeout: float = RUN_TIMEOUT
+    ) -> DemoRun:
         """Wait until the run is final; return it as a :class:`DemoRun` and print one line."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self._call(lambda c: c.read_flow_run(run_id))
+            run = self.call(lambda c: c.read_flow_run(run_id))
             if run.state is not None and run.state.type.value in FINAL:
                 break
             if time.monotonic() > deadline:
@@ -85,9 +88,11 @@ class Demo:
 
         async def create(client: Any) -> Any:
             found = await client.read_deployment_by_name(deployment)
-            return await client.create_flow_run_from_deployment(found.id, parameters=parameters or {})
+            return await client.create_flow_run_from_deployment(
+                found.id, parameters=parameters or {}
+            )
 
-        run = self._call(create)
+        run = self.call(create)
         self.say(f"      {step:<22} started: {self.link(run.id)}")
         return self.wait(step, deployment, run.id)
 
@@ -114,7 +119,7 @@ class Demo:
 
         deadline = time.monotonic() + TRIGGER_TIMEOUT
         while True:
-            for run in self._call(find):
+            for run in self.call(find):
                 blob = ((run.parameters or {}).get("manifest") or {}).get("blob") or ""
                 if blob.startswith(blob_prefix):
                     return UUID(str(run.id))
@@ -123,9 +128,14 @@ class Demo:
             time.sleep(1)
 
 
-def run_demo(api_url: str, source_name: str, ui_url: str | None = None) -> list[DemoRun]:
+def run_demo(
+    api_url: str,
+    source_name: str,
+    ui_url: str | None = None,
+    say: Callable[[str], None] = print,
+) -> list[DemoRun]:
     """The demo's five runs, in order; stops at the first that does not complete."""
-    demo = Demo(api_url, ui_url)
+    demo = Demo(api_url, ui_url, say)
     runs: list[DemoRun] = []
     since = datetime.now(UTC)
     export = demo.run("export (source)", "source-export/source-export")

@@ -209,7 +209,9 @@ def deploy(root: Path, api_url: str, config_path: Path) -> None:
         timeout=STARTUP_TIMEOUT,
     )
     if done.returncode != 0:
-        raise SandboxError(f"prefect deploy --all failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise SandboxError(
+            f"prefect deploy --all failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
 
 
 def workers_up(root: Path, api_url: str, secrets: Mapping[str, Mapping[str, str]]) -> None:
@@ -229,7 +231,9 @@ def workers_up(root: Path, api_url: str, secrets: Mapping[str, Mapping[str, str]
             **secrets[pool],
         )
         argv = [*PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
-        pids[name] = start_process(name, argv, root / "logs", env=env, cwd=REPO_ROOT, inherit_env=False)
+        pids[name] = start_process(
+            name, argv, root / "logs", env=env, cwd=REPO_ROOT, inherit_env=False
+        )
         write_pids(root, pids, PIDS_NAME)
 
 
@@ -251,7 +255,9 @@ def set_config_api_url(config_path: Path, api_url: str | None) -> None:
     config_path.write_text(text)
 
 
-def up(root: Path, config_path: Path, sandbox_env: Mapping[str, str], port: int | None = None) -> str:
+def up(
+    root: Path, config_path: Path, sandbox_env: Mapping[str, str], port: int | None = None
+) -> str:
     """Server, pools, variables, deployments and workers; returns the API URL."""
     from acr_migrate.settings import load_config
 
