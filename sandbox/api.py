@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox import prefect_server
 from sandbox._process import (
     SandboxError,
     free_port,
@@ -43,7 +44,6 @@ from sandbox._process import (
 from sandbox.azure.bootstrap import bootstrap as azure_bootstrap
 from sandbox.azurite import connection_string, start_azurite
 from sandbox.certs import SandboxCerts, ensure_certs
-from sandbox import prefect_server
 from sandbox.oci_push import Endpoint
 from sandbox.registries import (
     HOST,

@@ -112,7 +112,7 @@ class Demo:
                 await client.read_flow_runs(
                     deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[found.id])),
                     flow_run_filter=FlowRunFilter(
-                        expected_start_time=FlowRunFilterExpectedStartTime(after_=since)
+                        expected_start_time=FlowRunFilterExpectedStartTime(after_=since)  # type: ignore[arg-type]
                     ),
                 )
             )

@@ -112,10 +112,10 @@ def server_up(root: Path, port: int | None = None) -> str:
     state = read_state(root)
     pids = read_pids(root, PIDS_NAME)
     record = pids.get(SERVER)
-    url = state.get("api_url")
+    url = str(state.get("api_url") or "")
     if record and url and pid_alive(int(record["pid"]), record.get("start_time")):
         wait_for("prefect server", lambda: api_health(url), timeout=STARTUP_TIMEOUT)
-        return str(url)
+        return url
     chosen = _choose_port(port)
     url = f"http://{HOST}:{chosen}/api"
     home = root / "prefect"
