@@ -132,6 +132,36 @@ dry_run = false
 """
 
 
+OCI_CONFIG_NAME = "oci.toml"
+OCI_CONFIG_TEMPLATE = """\
+# Written by `python -m sandbox up`: acr-migrate over the sandbox's two plain OCI registries
+# (CNCF distribution), no Azure: the oci inventory and the oci-copy engine.
+env_file = "sandbox.env"
+
+[source]
+name = "sandbox-source"
+url = "{source_url}"
+username = "{source_user}"
+password_env = "{source_env}"
+ca_bundle = "ca.pem"
+
+[target]
+name = "sandbox-target"
+url = "{target_url}"
+username = "{target_user}"
+password_env = "{target_env}"
+ca_bundle = "ca.pem"
+
+[storage]
+connection_string_env = "{storage_env}"
+container = "acr-migrate"
+
+[migration]
+engine = "oci-copy"
+concurrency = 8
+"""
+
+
 def _engine() -> str:
     """``acr-import`` once the product knows that engine, else ``oci-copy``."""
     try:
@@ -425,8 +455,20 @@ def _up(root: Path, azurite_https: bool) -> Path:
             engine=_engine(),
         )
     )
+    (root / OCI_CONFIG_NAME).write_text(
+        OCI_CONFIG_TEMPLATE.format(
+            source_url=source.url,
+            target_url=target.url,
+            source_user=SOURCE_USER,
+            target_user=TARGET_USER,
+            source_env=RAW_SOURCE_PASSWORD_ENV,
+            target_env=RAW_TARGET_PASSWORD_ENV,
+            storage_env=STORAGE_ENV,
+        )
+    )
     state = {
         "root": str(root),
+        "oci_config": str(root / OCI_CONFIG_NAME),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": str(config_path),
         "env_file": str(root / ENV_NAME),

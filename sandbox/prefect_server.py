@@ -192,12 +192,11 @@ async def _pools_and_variables(api_url: str, variables: Mapping[str, Any]) -> No
                 await client.update_variable(VariableUpdate(name=name, value=value))
 
 
-def deploy(root: Path, api_url: str, config_path: Path) -> None:
-    """Work pools, the deployments' default variables, then ``prefect deploy --all``."""
-    from acr_migrate.settings import load_config
+def deploy(root: Path, api_url: str, config: Any) -> str:
+    """Work pools, the deployments' default variables (from ``config``, a
+    ``MigrationConfig``), then ``prefect deploy --all``; returns what deploy printed."""
     from deployments.variables import variable_values
 
-    config = load_config(config_path)
     asyncio.run(_pools_and_variables(api_url, variable_values(config)))
     env = base_env(root / "prefect", api_url, ACR_MIGRATE_HOME=str(REPO_ROOT))
     done = subprocess.run(
@@ -212,6 +211,7 @@ def deploy(root: Path, api_url: str, config_path: Path) -> None:
         raise SandboxError(
             f"prefect deploy --all failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
+    return done.stdout
 
 
 def workers_up(root: Path, api_url: str, secrets: Mapping[str, Mapping[str, str]]) -> None:
@@ -261,9 +261,10 @@ def up(
     """Server, pools, variables, deployments and workers; returns the API URL."""
     from acr_migrate.settings import load_config
 
+    config = load_config(config_path)
     url = server_up(root, port)
-    deploy(root, url, config_path)
-    workers_up(root, url, tenant_secrets(load_config(config_path), sandbox_env))
+    deploy(root, url, config)
+    workers_up(root, url, tenant_secrets(config, sandbox_env))
     set_config_api_url(config_path, url)
     return url
 

@@ -6,65 +6,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from acr_migrate.models import RegistryEndpoint
-from acr_migrate.settings import EngineName, MigrationConfig
-from sandbox import api
+from acr_migrate.settings import MigrationConfig, load_config
+from sandbox import api, prefect_server
 
 REPO = Path(__file__).resolve().parents[2]
-RAW_PASSWORD_ENV = {
-    "source": "SANDBOX_RAW_SOURCE_PASSWORD",
-    "target": "SANDBOX_RAW_TARGET_PASSWORD",
-}
-PREFECT = (sys.executable, "-m", "prefect")
-USERS = {"source": api.SOURCE_USER, "target": api.TARGET_USER}
 
 
 @pytest.fixture(scope="session")
-def oci_config(
-    migration_config: MigrationConfig, sandbox_state: dict[str, Any], sandbox_config: Path
-) -> MigrationConfig:
-    """The session sandbox as plain OCI registries and the oci-copy engine.
-
-    When the sandbox config points at the Azure stand-in (registries created by the product),
-    these are its backing registries with their own credentials, so the operating tests need
-    no provisioning.
-    """
-    cfg = migration_config
-    if cfg.source.azure is None and cfg.target.azure is None:
-        return cfg
-    env = api.read_env_file(sandbox_config.parent / api.ENV_NAME)
-
-    def endpoint(role: str, base: RegistryEndpoint) -> RegistryEndpoint:
-        os.environ.setdefault(RAW_PASSWORD_ENV[role], env[RAW_PASSWORD_ENV[role]])
-        return RegistryEndpoint(
-            name=base.name,
-            url=sandbox_state[role]["url"],
-            username=USERS[role],
-            password_env=RAW_PASSWORD_ENV[role],
-            ca_bundle=base.ca_bundle,
-        )
-
-    return cfg.model_copy(
-        update={
-            "source": endpoint("source", cfg.source),
-            "target": endpoint("target", cfg.target),
-            "migration": cfg.migration.model_copy(update={"engine": EngineName.OCI_COPY}),
-        }
-    )
+def oci_config(sandbox_config: Path) -> MigrationConfig:
+    """The session sandbox as plain OCI registries and the oci-copy engine: the ``oci.toml``
+    that ``sandbox up`` writes beside the Azure config (the backing registries with their own
+    users), so the operating tests need no provisioning."""
+    return load_config(sandbox_config.parent / api.OCI_CONFIG_NAME)
 
 
 def free_port() -> int:
@@ -73,76 +35,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without Prefect settings or sandbox secrets, plus ``extra``."""
-    secret_names = set(RAW_PASSWORD_ENV.values()) | {
-        api.SOURCE_PASSWORD_ENV,
-        api.TARGET_PASSWORD_ENV,
-        api.STORAGE_ENV,
-    }
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PREFECT_") and k not in secret_names and "SECRET" not in k
-    }
-    env.update(
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",
-        PREFECT_LOGGING_LEVEL="INFO",
-    )
-    env.update(extra)
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @dataclass
 class PrefectApi:
-    """A real Prefect server for this session."""
+    """A real Prefect server for this session (the sandbox's own, on a free port)."""
 
     url: str
-    home: Path
-    logs: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    root: Path
 
     @property
     def ui(self) -> str:
         return self.url.removesuffix("/api")
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return _clean_env(PREFECT_API_URL=self.url, PREFECT_HOME=str(self.home), **extra)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
-        """``python -m prefect ...`` against this server; returns stdout (fails loudly)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "prefect", *args],
-            cwd=REPO,
-            env=env or self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.processes.append(proc)
-        return proc
 
     def client(self) -> Any:
         """An async Prefect client of this server (whatever the test session's settings are)."""
@@ -162,38 +64,13 @@ class PrefectApi:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectApi]:
-    """``prefect server start`` on a free loopback port with its own PREFECT_HOME (SQLite)."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    server = PrefectApi(url=f"http://127.0.0.1:{port}/api", home=home, logs=home)
-    env = server.env(
-        PREFECT_SERVER_API_HOST="127.0.0.1",
-        PREFECT_SERVER_API_PORT=str(port),
-        PREFECT_UI_API_URL=server.url,
-    )
-    proc = server.start(
-        "server",
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-    )
+    """``prefect server start`` on a free loopback port with its own PREFECT_HOME (SQLite),
+    started the way the sandbox starts its own."""
+    root = tmp_path_factory.mktemp("prefect-server")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "prefect server did not start"
-            time.sleep(0.5)
-        yield server
+        yield PrefectApi(url=prefect_server.server_up(root, port=0), root=root)
     finally:
-        for process in reversed(server.processes):
-            _stop(process)
-
-
-POOLS = ("source-tenant", "target-tenant")
+        prefect_server.down(root)
 
 
 @dataclass
@@ -206,53 +83,17 @@ class Deployed:
     worker_env: dict[str, dict[str, str]]
 
 
-def tenant_secrets(config: MigrationConfig, sandbox_env: dict[str, str]) -> dict[str, dict]:
-    """What each tenant's worker may know: the source worker the source's secret and the
-    storage; the target worker the target's, the storage, and the source's (read) secret."""
-    storage = {config.storage.connection_string_env or ""}
-    source = {config.source.password_env or ""}
-    target = {config.target.password_env or ""}
-    pick = {
-        "source-tenant": source | storage,
-        "target-tenant": source | target | storage,
-    }
-    return {pool: {k: sandbox_env[k] for k in names if k} for pool, names in pick.items()}
-
-
 @pytest.fixture(scope="session")
 def deployed(
     prefect_api: PrefectApi, oci_config: MigrationConfig, sandbox_config: Path
 ) -> Deployed:
     """Work pools, the default-endpoint variables, ``prefect deploy --all``, two workers."""
-    from deployments.variables import variable_values
-
-    api_ = prefect_api
-    for pool in POOLS:
-        api_.run("work-pool", "create", pool, "--type", "process", "--overwrite")
-    # The variables the deployments read (the Python equivalent of the CLI helper).
-    import json
-
-    for name, value in variable_values(oci_config).items():
-        api_.run("variable", "set", name, json.dumps(value), "--overwrite")
-    output = api_.run(
-        "--no-prompt", "deploy", "--all", env=api_.env(ACR_MIGRATE_HOME=str(REPO)), timeout=600
-    )
+    root, url = prefect_api.root, prefect_api.url
+    output = prefect_server.deploy(root, url, oci_config)
     sandbox_env = api.read_env_file(sandbox_config.parent / api.ENV_NAME)
-    secrets = tenant_secrets(oci_config, sandbox_env)
-    for pool in POOLS:
-        env = api_.env(
-            ACR_MIGRATE_HOME=str(REPO),
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_WORKER_PREFETCH_SECONDS="5",
-            PREFECT_LOGGING_LEVEL="INFO",
-            **secrets[pool],
-        )
-        api_.start(
-            f"worker-{pool}",
-            [*PREFECT, "worker", "start", "--pool", pool, "--type", "process"],
-            env,
-        )
-    return Deployed(api=api_, config=oci_config, deploy_output=output, worker_env=secrets)
+    secrets = prefect_server.tenant_secrets(oci_config, sandbox_env)
+    prefect_server.workers_up(root, url, secrets)
+    return Deployed(api=prefect_api, config=oci_config, deploy_output=output, worker_env=secrets)
 
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
