@@ -17,7 +17,7 @@ import pytest
 
 from acr_migrate.settings import load_config
 from sandbox import api, prefect_server
-from sandbox.demo import Demo, run_demo
+from sandbox.demo import Demo, DemoRun, run_demo
 from tests.e2e.browser import show_task_runs
 
 pytestmark = [pytest.mark.e2e]
@@ -31,6 +31,7 @@ class DemoSandbox:
     config: Path
     api_url: str
     seeded: dict[str, Any]
+    runs: list[DemoRun]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandb
         api.seed(config, images=IMAGES)
         url = api.prefect_up(root, port=0)
         seeded = json.loads((root / api.SEED_NAME).read_text())
-        yield DemoSandbox(root=root, config=config, api_url=url, seeded=seeded)
+        source_name = load_config(config).source.name
+        runs = run_demo(url, source_name, say=lambda _: None)
+        yield DemoSandbox(root=root, config=config, api_url=url, seeded=seeded, runs=runs)
     finally:
         api.down(root)
 
@@ -73,8 +76,7 @@ def test_each_tenant_worker_holds_only_its_tenants_secrets(demo_sandbox: DemoSan
 def test_demo_migrates_through_deployments_and_shows_each_image(
     demo_sandbox: DemoSandbox, output_dir: Path
 ) -> None:
-    source_name = load_config(demo_sandbox.config).source.name
-    runs = run_demo(demo_sandbox.api_url, source_name, say=lambda _: None)
+    runs = demo_sandbox.runs
     assert [r.step for r in runs] == [
         "export (source)",
         "dry-run import (event)",
@@ -127,3 +129,41 @@ def _image_task_runs(demo: Demo, flow_run_id: Any, expected: int) -> list[Any]:
             return runs
         assert time.monotonic() < deadline, [(r.name, r.state_name) for r in runs]
         time.sleep(1)
+
+
+def test_the_demo_leaves_no_secret_behind(demo_sandbox: DemoSandbox) -> None:
+    """No secret of the sandbox in anything the product and Prefect kept: the server's database
+    (flow-run parameters, states, results, logs, artifacts, events), the server's and workers'
+    logs (flow-run output included), and every blob of the hand-over container."""
+    from acr_migrate.storage import BlobStore
+
+    assert all(r.ok for r in demo_sandbox.runs)
+    env = api.read_env_file(demo_sandbox.root / api.ENV_NAME)
+    cfg = load_config(demo_sandbox.config)
+    names = [
+        cfg.source.password_env,
+        cfg.target.password_env,
+        cfg.source.azure.identity.client_secret_env if cfg.source.azure else None,
+        cfg.target.azure.identity.client_secret_env if cfg.target.azure else None,
+        api.RAW_SOURCE_PASSWORD_ENV,
+        api.RAW_TARGET_PASSWORD_ENV,
+    ]
+    secrets = {name: env[name].encode() for name in names if name}
+    key = dict(p.split("=", 1) for p in env[api.STORAGE_ENV].split(";") if "=" in p)["AccountKey"]
+    secrets["storage account key"] = key.encode()
+    assert len(secrets) == 7 and all(len(v) >= 12 for v in secrets.values())
+    kept: dict[str, bytes] = {}
+    for path in (demo_sandbox.root / "prefect").rglob("prefect.db*"):
+        kept[str(path)] = path.read_bytes()
+    for name in ("prefect-server", "worker-source-tenant", "worker-target-tenant"):
+        path = demo_sandbox.root / "logs" / f"{name}.log"
+        kept[str(path)] = path.read_bytes()
+    container = BlobStore(cfg.storage).container
+    for blob in container.list_blobs(include=["metadata"]):
+        data = container.download_blob(blob.name).readall()
+        kept[f"blob {blob.name}"] = data + json.dumps(blob.metadata or {}).encode()
+    assert any(k.startswith("blob ") for k in kept) and any("prefect.db" in k for k in kept)
+    leaks = [
+        (where, name) for where, data in kept.items() for name, v in secrets.items() if v in data
+    ]
+    assert not leaks, leaks
