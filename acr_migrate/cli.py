@@ -20,6 +20,7 @@ from rich.table import Table
 
 from acr_migrate.errors import MigrationError
 from acr_migrate.models import ConfigError
+from acr_migrate.preflight import problems_of
 from acr_migrate.settings import MigrationConfig, load_config
 
 DEFAULT_CONFIG = Path(".sandbox/acr-migrate.toml")
@@ -131,6 +132,12 @@ def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]
             f"to choose the server): {type(exc).__name__}: {first[:300]}"
         )
         raise typer.Exit(2) from None
+    refused = problems_of(state.message) if state.is_failed() else []
+    if refused:
+        console.print(f"[red]{name} did not start:[/red] fix the configuration first")
+        for problem in refused:
+            console.print(f"  - {problem}", soft_wrap=True)
+        raise typer.Exit(2)
     try:
         data = state.result(raise_on_failure=False)
     except MigrationError as exc:

@@ -7,10 +7,12 @@ from prefect.states import Completed, Failed, State
 
 from acr_migrate.azure.registry_config import ProvisionReport, compare
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.preflight import Need, refusal
 from acr_migrate.storage import ManifestLocation, StorageSettings
 from flows.artifacts import artifact_key, markdown
 from tasks.azure import document_target, provision_target
 from tasks.handover import fetch_registry_document, latest_manifest
+from tasks.preflight import preflight
 
 
 @flow(name="provision-target", log_prints=False)
@@ -28,6 +30,9 @@ def provision_registry(
     mirrored is listed with what the operator must do; nothing is silently dropped.
     """
     logger = get_run_logger()
+    problems = preflight(storage, [Need(target, "target", must_exist=False, reach=False)])
+    if problems:
+        return Failed(message=refusal(problems))
     location = manifest or latest_manifest(storage, source.name)
     exported = fetch_registry_document(storage, location)
     document = exported.get("azure")

@@ -10,19 +10,21 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.runtime import flow_run
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 from pydantic import BaseModel
 
 from acr_migrate.changes import ManifestChanges, diff_manifests
 from acr_migrate.filters import ImageFilter
 from acr_migrate.manifest import manifest_metadata, write_manifest
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.preflight import Need, refusal
 from acr_migrate.settings import ExportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings, new_export_id
 from flows.artifacts import artifact_key, manifest_link, markdown, table
 from tasks.azure import document_source
 from tasks.handover import previous_manifest, publish_manifest
 from tasks.inventory import inventory_registry
+from tasks.preflight import preflight
 
 
 class ExportSummary(BaseModel):
@@ -47,6 +49,13 @@ def source_export(
 ) -> State:
     """Inventory every repository, tag and manifest of ``source``; write the CSV manifest."""
     logger = get_run_logger()
+    problems = preflight(
+        None if options.dry_run else storage,
+        [Need(source, "source")],
+        container_must_exist=False,
+    )
+    if problems:
+        return Failed(message=refusal(problems))
     document: dict | None = None
     if source.azure is not None:
         # Preflight: fails here, before anything is written, when content trust is on.

@@ -13,10 +13,11 @@ from pydantic import BaseModel
 from acr_migrate.errors import backoff_delays
 from acr_migrate.models import Action, ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from acr_migrate.plan import Plan, make_plan
+from acr_migrate.preflight import Need, refusal
 from acr_migrate.progress import publish
 from acr_migrate.references import short_digest
 from acr_migrate.report import import_markdown, result_table, results_csv, validation_csv
-from acr_migrate.settings import ImportOptions
+from acr_migrate.settings import EngineName, ImportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings
 from acr_migrate.validate import ValidationReport, validate_rows
 from flows.approvals import ApprovalSettings, ForceApproval, ask
@@ -27,6 +28,7 @@ from tasks.handover import fetch_manifest, latest_manifest, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
 from tasks.limits import ensure_limit, limit_name
+from tasks.preflight import preflight
 
 
 class ImportSummary(BaseModel):
@@ -62,6 +64,17 @@ def target_import(
     """
     logger = get_run_logger()
     image_filter = options.image_filter()
+    problems = preflight(
+        storage,
+        [
+            # acr-import: ARM pulls from the source; the worker needs only its credential.
+            Need(source, "source", reach=options.engine is EngineName.OCI_COPY),
+            # A dry run may plan against a target that is not provisioned yet.
+            Need(target, "target", must_exist=not options.dry_run),
+        ],
+    )
+    if problems:
+        return Failed(message=refusal(problems))
     location = manifest or latest_manifest(storage, source.name)
     rows = fetch_manifest(storage, location)
     logger.info("manifest %s: %d rows verified", location.blob, len(rows))

@@ -7,6 +7,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.preflight import Need, refusal
 from acr_migrate.report import validation_csv
 from acr_migrate.settings import ImportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings
@@ -14,6 +15,7 @@ from acr_migrate.validate import validate_rows
 from flows.artifacts import artifact_key, markdown
 from tasks.handover import fetch_manifest, latest_manifest, upload_report
 from tasks.inventory import read_target
+from tasks.preflight import preflight
 
 
 @flow(name="validate", log_prints=False)
@@ -26,6 +28,9 @@ def validate(
 ) -> State:
     """Re-inventory the target and compare digests and tags with the manifest."""
     logger = get_run_logger()
+    problems = preflight(storage, [Need(target, "target")])
+    if problems:
+        return Failed(message=refusal(problems))
     location = manifest or latest_manifest(storage, source.name)
     rows = fetch_manifest(storage, location)
     report = validate_rows(rows, read_target(target, rows), options.image_filter())

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             info = api.status(args.root)
             _print_status(info, as_json=args.json)
             return 0 if info["running"] else 3
-    except SandboxError as exc:
+    except (SandboxError, ValueError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 1
     return 0

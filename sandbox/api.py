@@ -505,7 +505,13 @@ def prefect_up(root: Path | str | None = None, port: int | None = None) -> str:
     state = load_state(root)
     config = Path(state["config"])
     with _locked(root):
-        return prefect_server.up(root, config, read_env_file(root / ENV_NAME), port=port)
+        return prefect_server.up(
+            root,
+            config,
+            read_env_file(root / ENV_NAME),
+            port=port,
+            extra_configs=(root / OCI_CONFIG_NAME,),
+        )
 
 
 def prefect_urls(root: Path | str | None = None) -> dict[str, str]:

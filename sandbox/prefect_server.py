@@ -256,16 +256,23 @@ def set_config_api_url(config_path: Path, api_url: str | None) -> None:
 
 
 def up(
-    root: Path, config_path: Path, sandbox_env: Mapping[str, str], port: int | None = None
+    root: Path,
+    config_path: Path,
+    sandbox_env: Mapping[str, str],
+    port: int | None = None,
+    extra_configs: tuple[Path, ...] = (),
 ) -> str:
-    """Server, pools, variables, deployments and workers; returns the API URL."""
+    """Server, pools, variables and deployments (from ``config_path``) and workers; points
+    ``config_path`` and ``extra_configs`` at the server. Returns the API URL."""
     from acr_migrate.settings import load_config
 
     config = load_config(config_path)
     url = server_up(root, port)
     deploy(root, url, config)
     workers_up(root, url, tenant_secrets(config, sandbox_env))
-    set_config_api_url(config_path, url)
+    for path in (config_path, *extra_configs):
+        if path.exists():
+            set_config_api_url(path, url)
     return url
 
 
