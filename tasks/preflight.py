@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.preflight import Need, check_run
 from acr_migrate.storage import StorageSettings
+from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
 
 
 @task(name="preflight", cache_policy=NO_CACHE)
