@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from acr_migrate.errors import RegistryHTTPError
+from acr_migrate.errors import RegistryHTTPError, classify
 from acr_migrate.models import ConfigError, RegistryEndpoint
 
 if TYPE_CHECKING:
@@ -80,9 +80,11 @@ def check_registry(endpoint: RegistryEndpoint, role: str) -> list[str]:
     except ConfigError as exc:
         return [f"{role} {exc}"]
     try:
-        with RegistryClient(endpoint, timeout=CONNECT_TIMEOUT) as client:
+        with RegistryClient(endpoint, timeout=CONNECT_TIMEOUT, read_retries=2) as client:
             client.ping()
     except RegistryHTTPError as exc:
+        if classify(exc).transient:
+            return []  # throttled or briefly down: the run's own retries deal with that
         if exc.status == 401:
             secret = (
                 f"the secret in ${endpoint.password_env}" if endpoint.password_env else "a secret"
@@ -208,19 +210,21 @@ def check_storage(settings: StorageSettings, *, container_must_exist: bool) -> l
 @dataclass(frozen=True)
 class Need:
     """A registry a run needs: ``must_exist`` (else a registry still to be provisioned is
-    fine) and ``reach`` (the worker itself talks to it; acr-import's source is pulled by ARM,
-    not by the worker)."""
+    fine), ``reach`` (the worker itself talks to it; acr-import's source is pulled by ARM,
+    not by the worker) and ``arm`` (the worker holds the registry's tenant identity: the
+    target worker never holds the source's)."""
 
     endpoint: RegistryEndpoint
     role: str
     must_exist: bool = True
     reach: bool = True
+    arm: bool = True
 
 
 def check_need(need: Need) -> list[str]:
     """The problems of one registry a run needs."""
     endpoint = need.endpoint
-    if endpoint.azure is not None:
+    if endpoint.azure is not None and need.arm:
         problems, exists = check_azure_registry(endpoint, need.role, must_exist=need.must_exist)
         # Without a registry user the worker reaches the data plane with its identity only.
         if problems or not exists or not need.reach or not endpoint.username:

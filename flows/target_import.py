@@ -68,7 +68,7 @@ def target_import(
         storage,
         [
             # acr-import: ARM pulls from the source; the worker needs only its credential.
-            Need(source, "source", reach=options.engine is EngineName.OCI_COPY),
+            Need(source, "source", reach=options.engine is EngineName.OCI_COPY, arm=False),
             # A dry run may plan against a target that is not provisioned yet.
             Need(target, "target", must_exist=not options.dry_run),
         ],

@@ -72,7 +72,7 @@ def test_bad_config_is_one_clear_error(
 
 
 def test_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="sandbox up"):
+    with pytest.raises(ConfigError, match="make sandbox-up"):
         load_config(tmp_path / "nope.toml")
 
 
