@@ -121,8 +121,12 @@ def load_env_file(path: Path) -> None:
         os.environ.setdefault(key, value)
 
 
-def load_config(path: Path | str) -> MigrationConfig:
-    """Read the TOML config; relative paths in it are relative to the file."""
+def load_config(path: Path | str, *, load_env: bool = True) -> MigrationConfig:
+    """Read the TOML config; relative paths in it are relative to the file.
+
+    With ``load_env`` the ``env_file`` it names is loaded into the environment (what the CLI
+    and a worker want); without, it is only checked to exist.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (`make sandbox-up` writes the sandbox's)")
@@ -146,6 +150,7 @@ def load_config(path: Path | str) -> MigrationConfig:
         env_path = (base / config.env_file).resolve()
         if not env_path.is_file():
             raise ConfigError(f"{path}: env_file {env_path} not found")
-        load_env_file(env_path)
+        if load_env:
+            load_env_file(env_path)
     config.migration.image_filter()  # fail early on a bad pattern
     return config

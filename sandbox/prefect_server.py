@@ -266,7 +266,8 @@ def up(
     ``config_path`` and ``extra_configs`` at the server. Returns the API URL."""
     from acr_migrate.settings import load_config
 
-    config = load_config(config_path)
+    # The secrets go to the workers explicitly; this process's environment stays as it is.
+    config = load_config(config_path, load_env=False)
     url = server_up(root, port)
     deploy(root, url, config)
     workers_up(root, url, tenant_secrets(config, sandbox_env))

@@ -59,7 +59,7 @@ def run_import(
         **(flow_args or {}),
     )
     summary = state.result(raise_on_failure=False)
-    assert isinstance(summary, ImportSummary), summary
+    assert isinstance(summary, ImportSummary), (state.message, summary)
     return state, summary
 
 

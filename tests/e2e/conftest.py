@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from acr_migrate.models import RegistryEndpoint
 from acr_migrate.settings import MigrationConfig, load_config
 from sandbox import api, prefect_server
 
@@ -27,6 +28,28 @@ def oci_config(sandbox_config: Path) -> MigrationConfig:
     that ``sandbox up`` writes beside the Azure config (the backing registries with their own
     users), so the operating tests need no provisioning."""
     return load_config(sandbox_config.parent / api.OCI_CONFIG_NAME)
+
+
+@pytest.fixture
+def target_acr(migration_config: MigrationConfig) -> RegistryEndpoint:
+    """The config's target ACR exists in ARM, as after ``provision`` (created, with its admin
+    user, when a test before deleted it or none created it yet): Azure serves no data plane
+    for a registry that does not exist, and the runs' preflight says so."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.containerregistry.models import Registry, Sku
+
+    from acr_migrate.azure.clients import registry_management_client
+
+    target = migration_config.target
+    assert target.azure is not None
+    ref = target.azure
+    client = registry_management_client(target)
+    try:
+        client.registries.get(ref.resource_group, ref.registry)
+    except ResourceNotFoundError:
+        body = Registry(location=ref.location, sku=Sku(name="Standard"), admin_user_enabled=True)
+        client.registries.begin_create(ref.resource_group, ref.registry, body).result()
+    return target
 
 
 def free_port() -> int:

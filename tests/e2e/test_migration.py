@@ -30,7 +30,7 @@ from sandbox.seed import SeedSummary
 from tests import helpers
 from tests.helpers import push_endpoint, run_export, task_runs_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
 
 def skopeo_digest(config_path: Path, endpoint: RegistryEndpoint, ref: str) -> str:
