@@ -183,6 +183,30 @@ def test_manifests_page(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> 
     assert re.match(pattern, resp.headers["Link"]), resp.headers["Link"]
 
 
+def test_manifests_page_index_entry(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> None:
+    """A manifest list is listed as recorded: no architecture, no os, no references."""
+    want = recorded("acr_dataplane_manifests_page.json")["response"]["body"]["manifests"]
+    recorded_list = next(m for m in want if "architecture" not in m)
+    assert "references" not in recorded_list
+    base = sbx.tenant("source")["data_plane_url"]
+    token = _acr_token(http, sbx, "repository:platform/legacy:metadata_read")
+    resp = http.get(
+        f"{base}/acr/v1/platform%2Flegacy/_manifests",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code == 200
+    digest = seed_summary.digest_of("platform/legacy", "stable")
+    entry = next(m for m in resp.json()["manifests"] if m["digest"] == digest)
+    expect = dict(recorded_list)
+    expect["changeableAttributes"] = {
+        k: v
+        for k, v in recorded_list["changeableAttributes"].items()
+        if not k.startswith("quarantine")
+    }
+    same_shape(entry, expect)
+    assert entry["mediaType"] == recorded_list["mediaType"]
+
+
 def test_tags(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> None:
     rec = recorded("acr_dataplane_tags.json")
     s = sbx.tenant("source")

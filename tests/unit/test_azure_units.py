@@ -44,3 +44,25 @@ def test_call_shapes_group_requests_needing_one_token_scope() -> None:
     )
     assert shape("PATCH", f"{base}/acr/v1/a") != shape("GET", f"{base}/acr/v1/a")
     assert shape("GET", f"{base}/acr/v1/_catalog?n=2") == "GET /acr/v1/_catalog"
+
+
+def test_only_an_existing_tag_is_a_conflict_not_a_missing_source() -> None:
+    """ "does not exist" names a missing source image, not a tag conflict (no force hint)."""
+    missing = describe_arm_error(
+        arm_error(400, "InvalidParameters", "Source image app:v9 does not exist."), "app:v9"
+    )
+    assert missing.status == 400 and "force" not in str(missing)
+    assert "not found" in str(missing)
+    exists = describe_arm_error(
+        arm_error(400, "TagAlreadyExists", "Tag app:v1 already exists in target registry."),
+        "app:v1",
+    )
+    assert exists.status == 409 and "force" in str(exists)
+
+
+def test_an_index_over_the_import_limit_points_at_oci_copy() -> None:
+    wide = describe_arm_error(
+        arm_error(400, "InvalidParameters", "The image app@sha256:1 has more than 50 manifests"),
+        "app:v1",
+    )
+    assert "oci-copy" in str(wide) and not is_transient(wide)
