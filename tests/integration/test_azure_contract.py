@@ -207,6 +207,44 @@ def test_manifests_page_index_entry(http: httpx.Client, sbx: Sandbox, seed_summa
     assert entry["mediaType"] == recorded_list["mediaType"]
 
 
+def test_multiarch_listing_as_recorded_by_the_js_sdk(
+    http: httpx.Client, sbx: Sandbox, seed_summary: Any
+) -> None:
+    """hello-world as real ACR lists it: the index without platform or references, each
+    platform manifest as an untagged entry of its own; the 401 names what was asked for."""
+    rec = recorded("acr_dataplane_manifests_multiarch_js.json")
+    base = sbx.tenant("source")["data_plane_url"]
+    url = f"{base}/acr/v1/platform%2Fmultiarch/_manifests"
+    unauth = http.get(url)
+    want_401 = rec["challenge"]["response"]
+    assert unauth.status_code == want_401["status"]
+    same_shape(unauth.json(), want_401["body"])
+    detail = unauth.json()["errors"][0]["detail"]
+    assert detail == [
+        {"Type": "repository", "Name": "platform/multiarch", "Action": "metadata_read"}
+    ]
+    token = _acr_token(http, sbx, "repository:platform/multiarch:metadata_read")
+    listed = http.get(url, headers={"Authorization": f"Bearer {token}"}).json()["manifests"]
+    recorded_entries = rec["listing"]["response"]["body"]["manifests"]
+    recorded_list = next(m for m in recorded_entries if "tags" in m and "architecture" not in m)
+    recorded_platform = next(m for m in recorded_entries if "architecture" in m)
+
+    def without_quarantine(entry: dict[str, Any]) -> dict[str, Any]:
+        attrs = entry["changeableAttributes"]
+        kept = {k: v for k, v in attrs.items() if not k.startswith("quarantine")}
+        return {**entry, "changeableAttributes": kept}
+
+    index_digest = seed_summary.digest_of("platform/multiarch", "latest")
+    for entry in listed:
+        assert "references" not in entry
+        if entry["digest"] == index_digest:
+            same_shape(entry, without_quarantine(recorded_list))
+        else:
+            same_shape(entry, without_quarantine(recorded_platform))
+            assert "tags" not in entry  # a platform manifest is listed untagged
+    assert len(listed) == 3  # the index and its two platform manifests
+
+
 def test_tags(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> None:
     rec = recorded("acr_dataplane_tags.json")
     s = sbx.tenant("source")

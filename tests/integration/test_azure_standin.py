@@ -332,9 +332,7 @@ def test_role_assignments_over_http(sbx: Sandbox, target_registry: Any) -> None:
     s = sbx.tenant("source")
     src_token = sbx.credential("source").get_token(ARM).token
     reg_id = sbx.mgmt("source").registries.get(s["resource_group"], s["registry"]).id
-    with httpx.Client(
-        verify=_ctx(sbx), headers={"Authorization": f"Bearer {src_token}"}
-    ) as client:
+    with httpx.Client(verify=_ctx(sbx), headers={"Authorization": f"Bearer {src_token}"}) as client:
         listed = _all_pages(
             client,
             f"{sbx.azure['resource_manager']}{reg_id}/providers/Microsoft.Authorization/"
