@@ -122,7 +122,8 @@ def classify(exc: BaseException) -> Classification:
     Transient: HTTP 408, 429, 500, 502, 503, 504; connection resets, refusals, timeouts and
     protocol breaks; azure-core's ``ServiceRequestError``/``ServiceResponseError`` (and their
     timeout subclasses) and ``IncompleteReadError``. Everything else (400, 401, 403, 404,
-    digest mismatches, bad input) fails at once. The ``__cause__`` chain is followed so wrapped errors classify like their origin.
+    digest mismatches, bad input) fails at once. The ``__cause__`` chain is followed so wrapped
+    errors classify like their origin.
     """
     seen: set[int] = set()
     current: BaseException | None = exc

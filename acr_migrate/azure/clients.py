@@ -130,6 +130,15 @@ class AcrDataPlaneClient(ContainerRegistryClient):
         if cache_tokens:
             TokenCachingPolicy.adopt(self._auth_policy)
 
+    def manifest_references(self, repository: str, digest: str) -> list[Any]:
+        """The ``references`` (platform manifests) of one manifest, from its single GET.
+
+        The SDK's public ``get_manifest_properties`` drops them, and listings never carry them.
+        """
+        generated = self._client.container_registry.get_manifest_properties(repository, digest)
+        manifest = generated.manifest
+        return list((manifest.related_artifacts if manifest is not None else None) or [])
+
 
 def data_plane_client(
     endpoint: str,

@@ -42,6 +42,7 @@ from sandbox.azure.store import (
     RBAC_WRITE_ROLES,
     ROLE_IDS,
     ROLE_NAMES,
+    ROLE_PERMISSIONS,
     registry_key,
 )
 from sandbox.azure.strict import api_version_problem, sku_problem
@@ -73,6 +74,10 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
             "role_defs",
             r"(?P<scope>/subscriptions/.*?)?/providers/microsoft\.authorization/roledefinitions"
             r"(?:/(?P<rd>[^/]+))?",
+        ),
+        (
+            "permissions",
+            r"(?P<scope>/subscriptions/.*?)/providers/microsoft\.authorization/permissions",
         ),
         (
             "role_assignments",
@@ -849,7 +854,7 @@ def create_app(ctx: Context) -> Starlette:
                 "description": f"{name} (sandbox built-in role)",
                 "assignableScopes": ["/"],
                 "permissions": [
-                    {"actions": [], "notActions": [], "dataActions": [], "notDataActions": []}
+                    {**ROLE_PERMISSIONS[name], "dataActions": [], "notDataActions": []}
                 ],
                 "createdOn": "2015-02-02T21:55:09.8806423Z",
                 "updatedOn": "2021-11-11T20:13:47.8628684Z",
@@ -857,6 +862,16 @@ def create_app(ctx: Context) -> Starlette:
                 "updatedBy": None,
             },
         }
+
+    async def h_permissions(request, claims, p, api):
+        """What the caller may do at a scope: one entry per role it holds there or above
+        (RBAC spec ``Permissions_ListForResource`` / ``_ListForResourceGroup``)."""
+        roles = store.principal_roles(claims["tid"], claims["oid"], p["scope"])
+        value = [
+            {**ROLE_PERMISSIONS[role], "dataActions": [], "notDataActions": []}
+            for role in sorted(roles)
+        ]
+        return JSONResponse({"value": value})
 
     async def h_role_defs(request, claims, p, api):
         sub = _sub_of(p.get("scope"))
@@ -1249,6 +1264,7 @@ def create_app(ctx: Context) -> Starlette:
         "op_status": h_op_status,
         "registry": h_registry,
         "role_defs": h_role_defs,
+        "permissions": h_permissions,
         "role_assignments": h_role_assignments,
         "child_action": h_child_action,
         "child": h_child,

@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 from acr_migrate.azure.clients import management_client
 from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.import_engine import AcrImportEngine
+from acr_migrate.azure.permissions import IdentityPreflightError, missing_rights, require_rights
 from acr_migrate.azure.registry_config import document_registry, gaps_of
 from acr_migrate.azure.settings import TenantIdentity
 from acr_migrate.connect import open_engine, open_inventory
@@ -245,6 +246,49 @@ def test_a_reader_documents_a_registry_with_webhooks_and_records_the_gap(
     assert [g["what"] for g in gaps] == ["callback of webhook buildnotify"]
     assert gaps[0]["action"].endswith("webhooks/getCallbackConfig/action")
     assert any("getCallbackConfig" in g.why for g in gaps_of(document))
+
+
+# ---------------------------------------------------------------------------- identity preflight
+
+
+def test_identity_preflight_names_identity_scope_and_role(
+    migration_config: MigrationConfig,
+    target: Any,
+    sbx: Sandbox,
+    http: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each missing right is one line: who, where, which role to grant."""
+    cfg = migration_config
+    assert cfg.source.azure is not None and cfg.target.azure is not None
+
+    def check(ref: Any, phase: str) -> tuple[list[str], list[str]]:
+        credential = tenant_credential(ref.identity, ca_bundle=cfg.source.ca_bundle)
+        with management_client(ref, credential, ca_bundle=cfg.source.ca_bundle) as arm:
+            return missing_rights(arm, ref, phase)
+
+    # The bootstrap identities are Owners of their subscriptions: nothing is missing.
+    assert check(cfg.source.azure, "document") == ([], [])
+    assert check(cfg.target.azure, "provision") == ([], [])
+    reader = new_principal(sbx, http, monkeypatch, slot="source", role="Reader")
+    as_reader = cfg.source.azure.model_copy(update={"identity": reader})
+    blocking, optional = check(as_reader, "document")
+    assert blocking == []
+    assert len(optional) == 1 and "getCallbackConfig" in optional[0]
+    assert reader.client_id is not None and reader.client_id in optional[0]
+    assert "Contributor" in optional[0] and as_reader.resource_id in optional[0]
+    puller = new_principal(sbx, http, monkeypatch, slot="target", role="AcrPull")
+    as_puller = cfg.target.azure.model_copy(update={"identity": puller})
+    blocking, _ = check(as_puller, "provision")
+    rg_scope = (
+        f"/subscriptions/{as_puller.subscription_id}/resourceGroups/{as_puller.resource_group}"
+    )
+    assert len(blocking) == 2 and all(rg_scope in line for line in blocking)
+    assert any("registries/write" in line and "Contributor" in line for line in blocking)
+    with pytest.raises(IdentityPreflightError):
+        credential = tenant_credential(puller, ca_bundle=cfg.target.ca_bundle)
+        with management_client(as_puller, credential, ca_bundle=cfg.target.ca_bundle) as arm:
+            require_rights(arm, as_puller, "import")
 
 
 # ---------------------------------------------------------------------------- stand-in strictness

@@ -66,3 +66,19 @@ def test_an_index_over_the_import_limit_points_at_oci_copy() -> None:
         "app:v1",
     )
     assert "oci-copy" in str(wide) and not is_transient(wide)
+
+
+def test_permission_matching_follows_arm_wildcards_and_not_actions() -> None:
+    from acr_migrate.azure.permissions import allows
+
+    reader = [{"actions": ["*/read"], "notActions": []}]
+    contributor = [{"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Write"]}]
+    registry_read = "Microsoft.ContainerRegistry/registries/read"
+    callback = "Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action"
+    rbac_write = "Microsoft.Authorization/roleAssignments/write"
+    assert allows(reader, registry_read) and not allows(reader, callback)
+    assert allows(contributor, callback) and not allows(contributor, rbac_write)
+    # Another role's entry is not narrowed by Contributor's notActions.
+    assert allows([*contributor, {"actions": ["*"], "notActions": []}], rbac_write)
+    assert allows([{"actions": ["microsoft.containerregistry/REGISTRIES/*"]}], registry_read)
+    assert not allows([], registry_read)
