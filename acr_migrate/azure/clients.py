@@ -24,10 +24,10 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from acr_migrate.azure.credentials import tenant_credential, transport_options
-from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef
+from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef, arm_scope
 from acr_migrate.models import ConfigError, RegistryEndpoint
 
-ARM_SCOPE = "https://management.azure.com/.default"
+ARM_SCOPE = arm_scope("https://management.azure.com")
 _EARLY = 300.0  # renew tokens five minutes before they expire
 
 
@@ -189,7 +189,7 @@ def management_client(
         credential,
         ref.subscription_id,
         base_url=ref.resource_manager,
-        credential_scopes=[ARM_SCOPE],
+        credential_scopes=[arm_scope(ref.resource_manager)],
         **transport_options(ca_bundle),
         **extra,
     )

@@ -27,12 +27,10 @@ from azure.mgmt.containerregistry.models import (
 from pydantic import SecretStr
 
 from acr_migrate.azure.clients import AcrDataPlaneClient
-from acr_migrate.azure.settings import AcrRegistryRef
+from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus
 
-#: Scope of the Entra token that pulls from the source (``az account get-access-token``).
-SOURCE_TOKEN_SCOPE = "https://management.azure.com/.default"
 #: Pauses before re-reading the target when the imported digest is not visible yet.
 CONFIRM_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
@@ -213,8 +211,10 @@ def source_credentials(source: Any) -> tuple[str | None, PasswordSource]:
     from acr_migrate.azure.credentials import tenant_credential
 
     credential = tenant_credential(source.azure.identity, ca_bundle=source.ca_bundle)
+    # An ARM token of the source's cloud, as ``az account get-access-token`` gives.
+    scope = arm_scope(source.azure.resource_manager)
 
     def token() -> SecretStr:
-        return SecretStr(credential.get_token(SOURCE_TOKEN_SCOPE).token)
+        return SecretStr(credential.get_token(scope).token)
 
     return None, token

@@ -82,3 +82,31 @@ def test_permission_matching_follows_arm_wildcards_and_not_actions() -> None:
     assert allows([*contributor, {"actions": ["*"], "notActions": []}], rbac_write)
     assert allows([{"actions": ["microsoft.containerregistry/REGISTRIES/*"]}], registry_read)
     assert not allows([], registry_read)
+
+
+def test_arm_token_scopes_follow_the_cloud() -> None:
+    from acr_migrate.azure.clients import management_client
+    from acr_migrate.azure.settings import AcrRegistryRef, TenantIdentity, arm_scope
+
+    assert arm_scope("https://management.azure.com/") == "https://management.azure.com/.default"
+    assert arm_scope("https://management.usgovcloudapi.net") == (
+        "https://management.usgovcloudapi.net/.default"
+    )
+    assert arm_scope("https://management.chinacloudapi.cn/") == (
+        "https://management.chinacloudapi.cn/.default"
+    )
+    assert arm_scope("https://127.0.0.1:8443") == "https://management.azure.com/.default"
+    ref = AcrRegistryRef(
+        subscription_id="s",
+        resource_group="rg",
+        registry="reg",
+        resource_manager="https://management.usgovcloudapi.net",
+        identity=TenantIdentity(tenant_id="t"),
+    )
+
+    class NoCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> None:
+            raise AssertionError("no token is asked for while building the client")
+
+    client = management_client(ref, NoCredential())  # type: ignore[arg-type]
+    assert client._config.credential_scopes == ["https://management.usgovcloudapi.net/.default"]
