@@ -30,6 +30,8 @@ MIRRORED_PROPERTIES = (
     "zoneRedundancy",
     "anonymousPullEnabled",
     "dataEndpointEnabled",
+    # LegacyRegistryPermissions or AbacRepositoryPermissions: which roles the data plane honours.
+    "roleAssignmentMode",
 )
 _READ_ONLY_POLICY_KEYS = ("lastUpdatedTime",)
 CHILDREN = ("replications", "webhooks", "scope_maps", "tokens", "cache_rules")
@@ -289,6 +291,15 @@ def gaps_of(document: dict[str, Any]) -> list[Gap]:
                     action="re-create the credential set, then the cache rule",
                 )
             )
+    if props.get("roleAssignmentMode") == "AbacRepositoryPermissions":
+        gaps.append(
+            Gap(
+                what="repository-scoped (ABAC) role assignments",
+                why="their conditions name principals of the source tenant",
+                action="re-create each assignment with its repository condition at cutover; "
+                "the new registry gets the ABAC mode, but no assignment",
+            )
+        )
     for gap in document.get("permission_gaps") or []:
         gaps.append(
             Gap(

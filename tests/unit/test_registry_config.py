@@ -164,3 +164,19 @@ def test_a_permission_gap_is_reported_with_an_action() -> None:
     ]
     gap = next(g for g in gaps_of(doc) if g.what == "callback of webhook hook")
     assert "getCallbackConfig" in gap.why and gap.action
+
+
+def test_abac_mode_is_mirrored_and_its_assignments_reported() -> None:
+    doc = document()
+    assert registry_body(doc, TARGET)["properties"]["roleAssignmentMode"] == (
+        "LegacyRegistryPermissions"
+    )
+    assert not any("ABAC" in g.what for g in gaps_of(doc))
+    doc["registry"]["properties"]["roleAssignmentMode"] = "AbacRepositoryPermissions"
+    assert registry_body(doc, TARGET)["properties"]["roleAssignmentMode"] == (
+        "AbacRepositoryPermissions"
+    )
+    assert any("ABAC" in g.what and g.action for g in gaps_of(doc))
+    target = copy.deepcopy(doc)
+    target["registry"]["properties"]["roleAssignmentMode"] = "LegacyRegistryPermissions"
+    assert any("roleAssignmentMode" in d for d in compare(doc, target))
