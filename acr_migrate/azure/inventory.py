@@ -43,6 +43,10 @@ def _platforms(references: list[Any]) -> str:
     return ";".join(found)
 
 
+#: ARM ``importImage`` takes indexes of at most this many manifests (documented limit).
+IMPORT_MANIFEST_LIMIT = 50
+
+
 class AcrInventory:
     """Lists an Azure Container Registry through ``/acr/v1`` (metadata, not manifests)."""
 
@@ -89,6 +93,12 @@ class AcrInventory:
         rows: list[ImageRow] = []
         manifests = self._manifests(repository)
         references = self._references(repository, manifests)
+        for digest, listed in references.items():
+            if len(listed) > IMPORT_MANIFEST_LIMIT:
+                self.notes.append(
+                    f"{repository}@{digest} is an index of {len(listed)} manifests: ACR import "
+                    f"takes at most {IMPORT_MANIFEST_LIMIT}; copy it with the oci-copy engine"
+                )
         # Platform manifests of an index are listed untagged; they travel with their index.
         children = {ref.digest for refs in references.values() for ref in refs}
         for manifest in manifests:

@@ -392,13 +392,21 @@ def test_sku_gated_properties_are_refused_below_premium(sbx: Sandbox, target: An
 def test_an_index_of_more_than_50_manifests_is_not_imported(
     migration_config: MigrationConfig, target: Any, fast_lro: None
 ) -> None:
-    """Documented import limit: at most 50 manifests; the engine's error says what to do."""
+    """Documented import limit: at most 50 manifests. The export names such an index before
+    any import; the engine's error says what to do."""
     cfg = migration_config
     layer = make_layer({"shared": b"one layer for all platforms"})
     children = [build_image([layer], labels={"n": str(n)}) for n in range(51)]
     index = build_index(children)
     repo = f"wide/{uid()}"
     push_image(push_endpoint(cfg.source), repo, ["v1"], index)
+    inventory = open_inventory(cfg.source)
+    try:
+        rows = list(inventory.images([repo]))
+    finally:
+        inventory.close()
+    assert [(r.tag, r.digest) for r in rows] == [("v1", index.digest)]
+    assert any(repo in note and "oci-copy" in note for note in inventory.notes)
     engine = open_engine("acr-import", cfg.source, cfg.target)
     try:
         with pytest.raises(RegistryHTTPError) as err:
