@@ -93,6 +93,10 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
         ("reg_sub", REG + r"/(?P<kind>[a-z]+)"),
     ]
 ]
+#: Creates (registries, sub-resources) answer 200 synchronously up to this api-version
+#: (rec: arm_registries_lifecycle_2019-05-01.json, arm_webhooks_2019-12-01-preview.json);
+#: later ones 201 + Azure-AsyncOperation (spec: long-running PUT; assumed).
+SYNC_CREATE_UNTIL = "2019-12-01-preview"
 #: Requesting it raises inside the stand-in on purpose (the session ignores its log entries).
 DELIBERATE_ERROR_PATH = "/_sandbox/raise"
 REG_ACTIONS = {"listcredentials", "regeneratecredential", "importimage", "listusages"}
@@ -671,7 +675,7 @@ def create_app(ctx: Context) -> Starlette:
         }
         store.data["registries"][key] = rec
         store.save_soon()
-        if api <= "2019-05-01":  # as recorded for 2019-05-01: synchronous 200, Succeeded
+        if api <= SYNC_CREATE_UNTIL:  # as recorded up to 2019-12-01-preview: 200, Succeeded
             return JSONResponse(registry_view(rec))
         resource["properties"]["provisioningState"] = "Creating"
 
@@ -796,7 +800,7 @@ def create_app(ctx: Context) -> Starlette:
             if kind == "privateendpointconnections":
                 rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
             store.save_soon()
-            if method == "PATCH" or existing is not None:
+            if method == "PATCH" or existing is not None or api <= SYNC_CREATE_UNTIL:
                 return JSONResponse(_clean(res))
             op = new_async_op(sub, api, 0, None)
             return JSONResponse(
@@ -833,9 +837,11 @@ def create_app(ctx: Context) -> Starlette:
         authorize(claims, scope, ARM_WRITE_ROLES, f"{PROVIDER}/registries/webhooks/{action}/action")
         if action == "getcallbackconfig":
             cb = rec["webhook_callbacks"].get(child.lower(), {})
-            return JSONResponse(
-                {"serviceUri": cb.get("serviceUri"), "customHeaders": cb.get("customHeaders") or {}}
-            )
+            # As recorded: customHeaders only when some were set.
+            config: dict[str, Any] = {"serviceUri": cb.get("serviceUri")}
+            if cb.get("customHeaders"):
+                config["customHeaders"] = cb["customHeaders"]
+            return JSONResponse(config)
         if action == "ping":
             return JSONResponse({"id": str(uuid.uuid4())})
         return JSONResponse({"value": []})

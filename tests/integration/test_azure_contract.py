@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 RECORDED = Path(__file__).resolve().parents[1] / "contract" / "recorded"
 ARM_SCOPE = "https://management.azure.com/.default"
 ACR_SCOPE = "https://containerregistry.azure.net/.default"
+API_2019_12 = "2019-12-01-preview"
 # Keys of the 2019-05-01 recordings that the 2025-11-01 shape no longer has.
 GONE_IN_2025 = {"virtualNetworkRules"}
 
@@ -382,3 +383,32 @@ def test_put_taken_name_409(http: httpx.Client, sbx: Sandbox) -> None:
     assert resp.json()["error"]["message"] == want["body"]["error"]["message"].replace(
         "myregistry", s["registry"].lower()
     )
+
+
+def test_webhooks_2019_12_01_preview(http: httpx.Client, sbx: Sandbox) -> None:
+    """Replay a real webhook lifecycle: synchronous 200 creates, a write-only serviceUri read
+    back only through getCallbackConfig (without customHeaders when none were set), ping,
+    PATCH, empty-bodied 200 DELETEs."""
+    rec = recorded("arm_webhooks_2019-12-01-preview.json")["entries"]
+    t = sbx.tenant("target")
+    arm = sbx.azure["resource_manager"]
+    headers = _arm(sbx, "target")
+    name = f"hooks{uid()}"
+    fake = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rgname/"
+
+    def real(uri: str) -> str:
+        path = _path_query(uri).replace(
+            fake, f"/subscriptions/{t['subscription_id']}/resourceGroups/{t['resource_group']}/"
+        )
+        return arm + path.replace("/registries/myRegistry", f"/registries/{name}")
+
+    for entry in rec:
+        req, want = entry["request"], entry["response"]
+        resp = http.request(req["method"], real(req["uri"]), headers=headers, json=req.get("body"))
+        assert resp.status_code == want["status"], (req["method"], req["uri"], resp.text)
+        if "body" in want:
+            same_shape(resp.json(), want["body"], allow_extra="/webhooks/" not in req["uri"])
+        else:
+            assert resp.text == want["body_text"]
+        if req["uri"].endswith(f"getCallbackConfig?api-version={API_2019_12}"):
+            assert resp.json() == want["body"]
