@@ -118,7 +118,7 @@ class ArmFail(Exception):
 @dataclass
 class Operation:
     id: str
-    kind: str  # "import" | "async"
+    kind: str  # "import" | "async" | "delete"
     subscription: str
     location: str
     api_version: str
@@ -800,7 +800,8 @@ def create_app(ctx: Context) -> Starlette:
             if kind == "privateendpointconnections":
                 rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
             store.save_soon()
-            if method == "PATCH" or existing is not None or api <= SYNC_CREATE_UNTIL:
+            synchronous = api <= SYNC_CREATE_UNTIL and kind != "replications"
+            if method == "PATCH" or existing is not None or synchronous:
                 return JSONResponse(_clean(res))
             op = new_async_op(sub, api, 0, None)
             return JSONResponse(
@@ -814,6 +815,23 @@ def create_app(ctx: Context) -> Starlette:
             if kind == "privateendpointconnections":
                 rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
             store.save_soon()
+            if kind == "replications":
+                # As recorded: 202, body null, Location of an operation result (200, empty).
+                op = Operation(
+                    id=f"replications-{uuid.uuid4()}",
+                    kind="delete",
+                    subscription=sub,
+                    location=str(existing.get("location") or "").lower(),
+                    api_version=api,
+                    done=True,
+                )
+                ops[op.id] = op
+                return Response(
+                    "null",
+                    status_code=202,
+                    media_type="application/json; charset=utf-8",
+                    headers={"Location": op_location(op)},
+                )
             return Response(status_code=200, headers={"content-length": "0"})
         return arm_error(405, "MethodNotAllowed", f"{method} not supported")
 
@@ -1239,10 +1257,12 @@ def create_app(ctx: Context) -> Starlette:
 
     async def h_op_result(request, claims, p, api):
         op = ops.get(p["op"])
-        if op is None or op.kind != "import":
+        if op is None or op.kind not in ("import", "delete"):
             return arm_error(404, "OperationNotFound", f"Operation {p['op']} was not found.")
         if op.subscription.lower() != p["sub"].lower():
             return arm_error(404, "OperationNotFound", f"Operation {p['op']} was not found.")
+        if op.kind == "delete":
+            return Response(status_code=200, headers={"content-length": "0"})
         op.polls += 1
         faults.counters.lro_polls += 1
         if not op.done or op.polls <= op.min_polls:

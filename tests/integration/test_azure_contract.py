@@ -412,3 +412,40 @@ def test_webhooks_2019_12_01_preview(http: httpx.Client, sbx: Sandbox) -> None:
             assert resp.text == want["body_text"]
         if req["uri"].endswith(f"getCallbackConfig?api-version={API_2019_12}"):
             assert resp.json() == want["body"]
+
+
+def test_replications_2019_12_01_preview(http: httpx.Client, sbx: Sandbox) -> None:
+    """Replay a real replication lifecycle: the PUT is a 201 + Azure-AsyncOperation LRO, the
+    DELETE a 202 whose Location answers 200 with an empty body."""
+    rec = recorded("arm_replications_2019-12-01-preview.json")["entries"]
+    t = sbx.tenant("target")
+    arm = sbx.azure["resource_manager"]
+    headers = _arm(sbx, "target")
+    name = f"reps{uid()}"
+    fake = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rgname/"
+    lro_url = ""
+
+    def real(uri: str) -> str:
+        path = _path_query(uri).replace(
+            fake, f"/subscriptions/{t['subscription_id']}/resourceGroups/{t['resource_group']}/"
+        )
+        return arm + path.replace("/registries/myRegistry", f"/registries/{name}")
+
+    for entry in rec:
+        req, want = entry["request"], entry["response"]
+        recorded_lro = "/operationStatuses/" in req["uri"] or "/operationResults/" in req["uri"]
+        url = lro_url if recorded_lro else real(req["uri"])
+        resp = http.request(req["method"], url, headers=headers, json=req.get("body"))
+        assert resp.status_code == want["status"], (req["method"], req["uri"], resp.text)
+        for header, value in (want.get("headers") or {}).items():
+            kind = (
+                "/operationStatuses/" if header == "Azure-AsyncOperation" else "/operationResults/"
+            )
+            assert kind in value and kind in resp.headers[header]
+            assert resp.headers[header].endswith(f"?api-version={API_2019_12}")
+            lro_url = resp.headers[header]
+        if "body" in want:
+            same_shape(resp.json(), want["body"], allow_extra=True)
+        elif "body_text" in want:
+            assert resp.text == want["body_text"]
+    http.delete(real(rec[0]["request"]["uri"]), headers=headers)
