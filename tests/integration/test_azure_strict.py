@@ -446,3 +446,21 @@ def test_an_internal_error_is_a_500_and_is_logged(
         entries = [json.loads(line) for line in fh if line.strip()]
     assert [e["where"] for e in entries] == ["arm GET /_sandbox/raise"]
     assert "deliberate internal error" in entries[0]["traceback"]
+
+
+def test_a_managed_identity_of_another_tenant_is_refused_by_name(
+    sbx: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ManagedIdentityCredential takes no tenant: the token's tenant is checked instead."""
+    from acr_migrate.azure.settings import IdentityKind
+    from acr_migrate.models import ConfigError
+
+    for key, value in sbx.managed_identity_env("target").items():
+        monkeypatch.setenv(key, value)
+    target, source = sbx.tenant("target"), sbx.tenant("source")
+    right = TenantIdentity(tenant_id=target["tenant_id"], kind=IdentityKind.MANAGED_IDENTITY)
+    assert tenant_credential(right, ca_bundle=sbx.ca).get_token(ARM).token
+    wrong = right.model_copy(update={"tenant_id": source["tenant_id"]})
+    with pytest.raises(ConfigError) as err:
+        tenant_credential(wrong, ca_bundle=sbx.ca).get_token(ARM)
+    assert target["tenant_id"] in str(err.value) and source["tenant_id"] in str(err.value)
