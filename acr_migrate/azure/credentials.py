@@ -134,9 +134,7 @@ def tenant_credential(
         )
     if kind is IdentityKind.MANAGED_IDENTITY:
         return TenantPinned(
-            ManagedIdentityCredential(
-                client_id=identity.client_id, **transport_options(ca_bundle)
-            ),
+            ManagedIdentityCredential(client_id=identity.client_id, **transport_options(ca_bundle)),
             identity.tenant_id,
         )
     if kind is IdentityKind.AZURE_CLI:
