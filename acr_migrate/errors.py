@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+from azure.core.exceptions import IncompleteReadError, ServiceRequestError, ServiceResponseError
 
 #: Statuses that mean "try again later": throttled, timed out, or a passing server fault.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRNOS = frozenset(
     {errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED, errno.EPIPE, errno.ETIMEDOUT}
 )
+#: azure-core transport faults (their timeout subclasses included) and a body cut short: the
+#: request may not have reached the service, or its answer did not reach us.
+_AZURE_TRANSIENT = (ServiceRequestError, ServiceResponseError, IncompleteReadError)
 _STATUS_HINTS = {
     400: "the request was refused as malformed",
     401: "authentication failed: check the username and password (or token) for this registry",
@@ -116,13 +120,18 @@ def classify(exc: BaseException) -> Classification:
     """Decide whether ``exc`` (or what caused it) is transient.
 
     Transient: HTTP 408, 429, 500, 502, 503, 504; connection resets, refusals, timeouts and
-    protocol breaks. Everything else (400, 401, 403, 404, digest mismatches, bad input) fails at
-    once. The ``__cause__`` chain is followed so wrapped errors classify like their origin.
+    protocol breaks; azure-core's ``ServiceRequestError``/``ServiceResponseError`` (and their
+    timeout subclasses) and ``IncompleteReadError``. Everything else (400, 401, 403, 404,
+    digest mismatches, bad input) fails at once. The ``__cause__`` chain is followed so wrapped
+    errors classify like their origin.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, _AZURE_TRANSIENT):
+            # Before the status: an IncompleteReadError carries the 200 of the cut response.
+            return Classification(True)
         status = _status_of(current)
         if status is not None:
             return Classification(status in TRANSIENT_STATUSES, _retry_after_of(current))
@@ -131,9 +140,6 @@ def classify(exc: BaseException) -> Classification:
         if isinstance(current, ConnectionError | TimeoutError):
             return Classification(True)
         if isinstance(current, OSError) and current.errno in _TRANSIENT_ERRNOS:
-            return Classification(True)
-        name = type(current).__name__
-        if name in ("ServiceRequestError", "ServiceResponseError"):  # azure.core transport
             return Classification(True)
         current = current.__cause__ or current.__context__
     return Classification(False)

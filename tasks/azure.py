@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.azure.clients import registry_management_client
+from acr_migrate.azure.permissions import require_rights
 from acr_migrate.azure.registry_config import (
     ProvisionReport,
     document_registry,
@@ -35,8 +36,9 @@ def document_source(endpoint: RegistryEndpoint) -> tuple[dict[str, Any], list[st
     if endpoint.azure is None:
         raise ValueError(f"{endpoint.name}: no [azure] section; nothing to document through ARM")
     with registry_management_client(endpoint) as arm:
+        findings = require_rights(arm, endpoint.azure, "document")
         document = document_registry(arm, endpoint.azure)
-    return document, preflight(document)
+    return document, findings + preflight(document)
 
 
 @task(name="provision-registry", task_run_name="provision {target.name}", cache_policy=NO_CACHE)
@@ -47,6 +49,7 @@ def provision_target(
     if target.azure is None:
         raise ValueError(f"{target.name}: no [azure] section; cannot create a registry")
     with registry_management_client(target) as arm:
+        require_rights(arm, target.azure, "provision")
         return provision(arm, document, target.azure, dry_run=dry_run)
 
 

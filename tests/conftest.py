@@ -109,3 +109,22 @@ def sandbox_certs(sandbox_state: dict[str, Any]) -> dict[str, Path]:
 def migration_config(sandbox_config: Path) -> MigrationConfig:
     """The config the sandbox wrote, loaded as the CLI loads it (env file included)."""
     return load_config(sandbox_config)
+
+
+@pytest.fixture(autouse=True)
+def _azure_standin_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test during which the Azure stand-in logged an internal error fails (at teardown)."""
+    if "sandbox_config" not in request.fixturenames:
+        yield
+        return
+    log = Path(request.getfixturevalue("sandbox_config")).parent / "azure" / "errors.jsonl"
+    before = log.stat().st_size if log.exists() else 0
+    yield
+    if log.exists() and log.stat().st_size > before:
+        with log.open() as fh:
+            fh.seek(before)
+            new = [json.loads(line) for line in fh if line.strip()]
+        new = [e for e in new if not e["where"].endswith("/_sandbox/raise")]
+        lines = "\n".join(f"{e['where']}: {e['error']}\n{e['traceback']}" for e in new)
+        if new:
+            pytest.fail(f"the Azure stand-in logged {len(new)} internal error(s):\n{lines}")

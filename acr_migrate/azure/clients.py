@@ -24,10 +24,10 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from acr_migrate.azure.credentials import tenant_credential, transport_options
-from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef
+from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef, arm_scope
 from acr_migrate.models import ConfigError, RegistryEndpoint
 
-ARM_SCOPE = "https://management.azure.com/.default"
+ARM_SCOPE = arm_scope("https://management.azure.com")
 _EARLY = 300.0  # renew tokens five minutes before they expire
 
 
@@ -130,6 +130,15 @@ class AcrDataPlaneClient(ContainerRegistryClient):
         if cache_tokens:
             TokenCachingPolicy.adopt(self._auth_policy)
 
+    def manifest_references(self, repository: str, digest: str) -> list[Any]:
+        """The ``references`` (platform manifests) of one manifest, from its single GET.
+
+        The SDK's public ``get_manifest_properties`` drops them, and listings never carry them.
+        """
+        generated = self._client.container_registry.get_manifest_properties(repository, digest)
+        manifest = generated.manifest
+        return list((manifest.related_artifacts if manifest is not None else None) or [])
+
 
 def data_plane_client(
     endpoint: str,
@@ -180,7 +189,7 @@ def management_client(
         credential,
         ref.subscription_id,
         base_url=ref.resource_manager,
-        credential_scopes=[ARM_SCOPE],
+        credential_scopes=[arm_scope(ref.resource_manager)],
         **transport_options(ca_bundle),
         **extra,
     )

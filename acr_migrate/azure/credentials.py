@@ -7,11 +7,13 @@ stand-in for Entra ID needs.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.credentials import TokenCredential
+from azure.core.credentials import AccessToken, TokenCredential
 from azure.identity import (
     AzureCliCredential,
     ClientSecretCredential,
@@ -57,6 +59,48 @@ def transport_options(ca_bundle: str | None) -> dict[str, Any]:
     return {"connection_verify": ca_bundle} if ca_bundle else {}
 
 
+def token_tenant(token: str) -> str | None:
+    """The ``tid`` claim of an Entra access token (read, not verified: the service verifies)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    tid = claims.get("tid") if isinstance(claims, dict) else None
+    return str(tid) if tid else None
+
+
+class TenantPinned:
+    """A credential whose tokens must come from ``tenant_id``.
+
+    A managed identity belongs to the tenant of its resource, whatever the settings say; a
+    token from another tenant is refused here, with both tenants named, instead of at ARM.
+    """
+
+    def __init__(self, inner: Any, tenant_id: str) -> None:
+        self.inner = inner
+        self.tenant_id = tenant_id
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        token = self.inner.get_token(*scopes, **kwargs)
+        got = token_tenant(token.token)
+        if got is not None and got.lower() != self.tenant_id.lower():
+            raise ConfigError(
+                f"the managed identity's token is from tenant {got}, but its settings name "
+                f"tenant {self.tenant_id}: run this worker in the tenant it migrates"
+            )
+        return token
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> TenantPinned:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def tenant_credential(
     identity: TenantIdentity,
     *,
@@ -89,8 +133,9 @@ def tenant_credential(
             **common,
         )
     if kind is IdentityKind.MANAGED_IDENTITY:
-        return ManagedIdentityCredential(
-            client_id=identity.client_id, **transport_options(ca_bundle)
+        return TenantPinned(
+            ManagedIdentityCredential(client_id=identity.client_id, **transport_options(ca_bundle)),
+            identity.tenant_id,
         )
     if kind is IdentityKind.AZURE_CLI:
         return AzureCliCredential(tenant_id=identity.tenant_id)

@@ -3,12 +3,17 @@
 One import per unique manifest, by digest (``repo@sha256:...``) with every tag in
 ``target_tags``: a tag that moves after the export cannot change what lands. The import LRO can
 end "successfully" while its body says ``Failed``, so the digest is always confirmed in the
-target afterwards through the data plane.
+target afterwards through the data plane, with a bounded back-off (a geo-replica may lag).
+
+With ``NoForce`` ARM refuses *any* existing target tag, so a retry after an import that landed
+(a reset on a poll, a 5xx) is refused; the engine then checks the target and counts an image
+that is already there as imported.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -22,12 +27,15 @@ from azure.mgmt.containerregistry.models import (
 from pydantic import SecretStr
 
 from acr_migrate.azure.clients import AcrDataPlaneClient
-from acr_migrate.azure.settings import AcrRegistryRef
+from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus
 
-#: Username ACR expects when the password is an Entra access token.
-TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000"
+#: Pauses before re-reading the target when the imported digest is not visible yet.
+CONFIRM_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+#: A fixed secret, or a function giving a fresh one per import (an Entra token).
+PasswordSource = SecretStr | Callable[[], SecretStr]
 
 _HINTS = {
     400: "the import request was refused (source image or parameters)",
@@ -37,6 +45,9 @@ _HINTS = {
     409: "a target tag already holds another digest (re-run with force to overwrite)",
     429: "ARM throttled the import",
 }
+_TOO_MANY_MANIFESTS = (
+    "ACR imports indexes of at most 50 manifests: copy this image with the oci-copy engine"
+)
 
 
 def describe_arm_error(exc: HttpResponseError, image: str) -> RegistryHTTPError:
@@ -46,9 +57,12 @@ def describe_arm_error(exc: HttpResponseError, image: str) -> RegistryHTTPError:
     code = getattr(error, "code", None) or ""
     message = getattr(error, "message", None) or exc.message or str(exc)
     lowered = f"{code} {message}".lower()
-    if status in (400, 409) and ("exist" in lowered or "conflict" in lowered or "force" in lowered):
+    conflict = "already exist" in lowered or code.lower() in ("tagalreadyexists", "conflict")
+    if status in (400, 409) and conflict:
         status, hint = 409, _HINTS[409]
-    elif "not found" in lowered or "notfound" in lowered:
+    elif "more than 50 manifests" in lowered:
+        hint = _TOO_MANY_MANIFESTS
+    elif "not found" in lowered or "notfound" in lowered or "does not exist" in lowered:
         hint = _HINTS[404]
     else:
         hint = _HINTS.get(status, "")
@@ -77,9 +91,10 @@ class AcrImportEngine:
         target_data_plane: AcrDataPlaneClient,
         *,
         source_registry_uri: str,
-        source_username: str,
-        source_password: SecretStr,
+        source_username: str | None,
+        source_password: PasswordSource,
         polling_interval: float = 1.0,
+        confirm_delays: Sequence[float] = CONFIRM_DELAYS,
     ):
         self.arm = arm
         self.target = target
@@ -88,6 +103,14 @@ class AcrImportEngine:
         self._username = source_username
         self._password = source_password
         self.polling_interval = polling_interval
+        self.confirm_delays = tuple(confirm_delays)
+
+    def _source_password(self) -> str:
+        """The pull secret for this import: an Entra token is asked for again each time (the
+        credential caches it and renews it before it expires)."""
+        password = self._password
+        secret = password if isinstance(password, SecretStr) else password()
+        return secret.get_secret_value()
 
     def close(self) -> None:
         self.arm.close()
@@ -108,7 +131,7 @@ class AcrImportEngine:
                 registry_uri=self.source_registry_uri,
                 source_image=image,
                 credentials=ImportSourceCredentials(
-                    username=self._username, password=self._password.get_secret_value()
+                    username=self._username, password=self._source_password()
                 ),
             ),
             target_tags=[f"{repo}:{tag}" for tag in item.tags] or None,
@@ -124,8 +147,15 @@ class AcrImportEngine:
             )
             poller.result()
         except HttpResponseError as exc:
-            raise describe_arm_error(exc, item.label) from exc
+            error = describe_arm_error(exc, item.label)
+            if error.status == 409 and self._landed(repo, item):
+                return self._result(item, started)  # an earlier attempt landed it
+            raise error from exc
         self._confirm(repo, item)
+        return self._result(item, started)
+
+    @staticmethod
+    def _result(item: ImportItem, started: float) -> ImportResult:
         return ImportResult(
             repository=item.repository,
             digest=item.digest,
@@ -134,22 +164,42 @@ class AcrImportEngine:
             seconds=round(time.monotonic() - started, 3),
         )
 
-    def _confirm(self, repo: str, item: ImportItem) -> None:
+    def _mismatch(self, repo: str, item: ImportItem) -> tuple[str, str | None] | None:
+        """The first reference that does not resolve to the item's digest, and what it gave."""
         for reference in [item.digest, *item.tags]:
             found = self._digest_of(repo, reference)
             if found != item.digest:
-                raise DigestMismatchError(
-                    f"{repo}:{reference} resolves to {found or 'nothing'} in the target after an "
-                    f"import that ARM reported as finished (expected {item.digest}); "
-                    "the operation may have ended Failed in its body"
-                )
+                return reference, found
+        return None
+
+    def _landed(self, repo: str, item: ImportItem) -> bool:
+        return self._mismatch(repo, item) is None
+
+    def _confirm(self, repo: str, item: ImportItem) -> None:
+        """The digest and every tag resolve to the item's digest, read again after each pause
+        of ``confirm_delays`` while they do not (the read may hit a replica that is behind)."""
+        mismatch = self._mismatch(repo, item)
+        for pause in self.confirm_delays:
+            if mismatch is None:
+                return
+            time.sleep(pause)
+            mismatch = self._mismatch(repo, item)
+        if mismatch is not None:
+            reference, found = mismatch
+            raise DigestMismatchError(
+                f"{repo}:{reference} resolves to {found or 'nothing'} in the target after an "
+                f"import that ARM reported as finished (expected {item.digest}); "
+                "the operation may have ended Failed in its body"
+            )
 
 
-def source_credentials(source: Any) -> tuple[str, SecretStr]:
+def source_credentials(source: Any) -> tuple[str | None, PasswordSource]:
     """Pull credentials of the source for ``registry_uri`` imports.
 
     The registry's own user (admin user, or a repository-scoped token) when ``password_env`` is
-    set; else an Entra access token of the source tenant, as ACR accepts for cross-tenant imports.
+    set; else an Entra access token of the source tenant as the password with *no* username, as
+    ``az acr import --password <token>`` sends it (azure-cli ``acr/import.py``). The token is
+    fetched per import: Entra tokens live 60-90 minutes, a migration may run longer.
     """
     password = source.password()
     if password is not None and source.username:
@@ -161,5 +211,10 @@ def source_credentials(source: Any) -> tuple[str, SecretStr]:
     from acr_migrate.azure.credentials import tenant_credential
 
     credential = tenant_credential(source.azure.identity, ca_bundle=source.ca_bundle)
-    token = credential.get_token("https://management.azure.com/.default").token
-    return TOKEN_USERNAME, SecretStr(token)
+    # An ARM token of the source's cloud, as ``az account get-access-token`` gives.
+    scope = arm_scope(source.azure.resource_manager)
+
+    def token() -> SecretStr:
+        return SecretStr(credential.get_token(scope).token)
+
+    return None, token

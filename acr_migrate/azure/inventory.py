@@ -1,5 +1,9 @@
 """Inventory over the ACR data plane (azure-containerregistry): one paged call per repository
-lists every manifest, tagged and untagged, with digest, size, timestamps and media type."""
+lists every manifest, tagged and untagged, with digest, size, timestamps and media type.
+
+ACR listings carry no ``references`` for an index (recorded: the SDK test recordings list a
+multi-arch image's platform manifests as untagged entries of their own); only the
+single-manifest GET has them, so each index is read once more to group its platforms."""
 
 from __future__ import annotations
 
@@ -13,24 +17,34 @@ from acr_migrate.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX
 from acr_migrate.models import ImageRow
 
 
-def _media_type(manifest: Any) -> str:
+def _listed_media_type(manifest: Any) -> str | None:
     extra = getattr(manifest, "additional_properties", None) or {}
     media_type = extra.get("mediaType")
-    if media_type:
-        return str(media_type)
-    # Older registries omit it: an entry with references is a list, else an image.
-    return DOCKER_LIST if manifest.related_artifacts else DOCKER_MANIFEST
+    return str(media_type) if media_type else None
 
 
-def _platforms(manifest: Any) -> str:
+def _may_be_index(manifest: Any) -> bool:
+    """An index by its media type; or, where the registry omits it, an entry without a
+    platform of its own."""
+    media_type = _listed_media_type(manifest)
+    if media_type is not None:
+        return media_type in (OCI_INDEX, DOCKER_LIST)
+    return not manifest.architecture
+
+
+def _platforms(references: list[Any]) -> str:
     found: list[str] = []
-    for ref in manifest.related_artifacts or []:
+    for ref in references:
         os_name, arch = ref.operating_system, ref.architecture
         if os_name and arch and str(os_name) != "unknown":
             text = f"{os_name}/{arch}"
             if text not in found:
                 found.append(text)
     return ";".join(found)
+
+
+#: ARM ``importImage`` takes indexes of at most this many manifests (documented limit).
+IMPORT_MANIFEST_LIMIT = 50
 
 
 class AcrInventory:
@@ -63,13 +77,33 @@ class AcrInventory:
             )
         )
 
+    def _references(self, repository: str, manifests: list[Any]) -> dict[str, list[Any]]:
+        """digest -> references of each index, from its single-manifest GET."""
+        out: dict[str, list[Any]] = {}
+        for manifest in manifests:
+            if manifest.related_artifacts:  # a registry that does list them
+                out[manifest.digest] = list(manifest.related_artifacts)
+            elif _may_be_index(manifest):
+                refs = self.client.manifest_references(repository, manifest.digest)
+                if refs:
+                    out[manifest.digest] = refs
+        return out
+
     def _rows(self, repository: str) -> list[ImageRow]:
         rows: list[ImageRow] = []
         manifests = self._manifests(repository)
+        references = self._references(repository, manifests)
+        for digest, listed in references.items():
+            if len(listed) > IMPORT_MANIFEST_LIMIT:
+                self.notes.append(
+                    f"{repository}@{digest} is an index of {len(listed)} manifests: ACR import "
+                    f"takes at most {IMPORT_MANIFEST_LIMIT}; copy it with the oci-copy engine"
+                )
         # Platform manifests of an index are listed untagged; they travel with their index.
-        children = {ref.digest for m in manifests for ref in (m.related_artifacts or [])}
+        children = {ref.digest for refs in references.values() for ref in refs}
         for manifest in manifests:
-            media_type = _media_type(manifest)
+            refs = references.get(manifest.digest)
+            media_type = _listed_media_type(manifest) or (DOCKER_LIST if refs else DOCKER_MANIFEST)
             common = {
                 "source_registry": self.login_server,
                 "repository": repository,
@@ -78,7 +112,9 @@ class AcrInventory:
                 "size_bytes": int(manifest.size or 0),
                 "created_at": manifest.created_on,
                 "updated_at": manifest.last_updated_on,
-                "platforms": _platforms(manifest) if media_type in (OCI_INDEX, DOCKER_LIST) else "",
+                "platforms": _platforms(refs or [])
+                if media_type in (OCI_INDEX, DOCKER_LIST)
+                else "",
             }
             tags = sorted(manifest.tags or [])
             if tags:

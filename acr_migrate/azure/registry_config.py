@@ -30,6 +30,8 @@ MIRRORED_PROPERTIES = (
     "zoneRedundancy",
     "anonymousPullEnabled",
     "dataEndpointEnabled",
+    # LegacyRegistryPermissions or AbacRepositoryPermissions: which roles the data plane honours.
+    "roleAssignmentMode",
 )
 _READ_ONLY_POLICY_KEYS = ("lastUpdatedTime",)
 CHILDREN = ("replications", "webhooks", "scope_maps", "tokens", "cache_rules")
@@ -76,19 +78,51 @@ def _optional_list(call: Any, *args: Any) -> list[dict[str, Any]] | None:
         raise
 
 
+def at_registry_scope(assignments: list[dict[str, Any]], scope: str) -> list[dict[str, Any]]:
+    """The assignments made on the registry itself.
+
+    ``atScope()`` also returns those inherited from the resource group, the subscription and the
+    management groups above; they are not the registry's to re-create.
+    """
+    wanted = scope.rstrip("/").lower()
+    return [
+        ra
+        for ra in assignments
+        if str((ra.get("properties") or {}).get("scope") or "").rstrip("/").lower() == wanted
+    ]
+
+
 def _role_assignments(
-    arm: ContainerRegistryManagementClient, ref: AcrRegistryRef
+    arm: ContainerRegistryManagementClient, ref: AcrRegistryRef, gaps: list[dict[str, Any]]
 ) -> list[dict[str, Any]] | None:
-    url = (
+    url: str | None = (
         f"{ref.resource_manager.rstrip('/')}{ref.resource_id}"
         f"/providers/Microsoft.Authorization/roleAssignments?api-version={ROLE_API}"
         "&$filter=atScope()"
     )
-    response = arm.send_request(HttpRequest("GET", url))
-    if response.status_code in (403, 404):
-        return None
-    response.raise_for_status()
-    return list(response.json().get("value", []))
+    found: list[dict[str, Any]] = []
+    while url:
+        response = arm.send_request(HttpRequest("GET", url))
+        if response.status_code in (403, 404):
+            if response.status_code == 403:
+                gaps.append(
+                    _permission_gap(
+                        "role assignments",
+                        "Microsoft.Authorization/roleAssignments/read",
+                        response.text(),
+                    )
+                )
+            return None
+        response.raise_for_status()
+        page = response.json()
+        found += list(page.get("value", []))
+        url = page.get("nextLink")
+    return at_registry_scope(found, ref.resource_id)
+
+
+def _permission_gap(what: str, action: str, detail: str) -> dict[str, Any]:
+    """A part of the registry the documenting identity may not read."""
+    return {"what": what, "action": action, "detail": detail[:500]}
 
 
 def document_registry(
@@ -100,9 +134,23 @@ def document_registry(
         registry = arm.registries.get(rg, name).as_dict()
     except ResourceNotFoundError:
         raise MigrationError(f"registry {name} not found in resource group {rg}") from None
+    permission_gaps: list[dict[str, Any]] = []
     webhooks = _optional_list(arm.webhooks.list, rg, name) or []
     for hook in webhooks:
-        config = arm.webhooks.get_callback_config(rg, name, hook["name"]).as_dict()
+        try:
+            config = arm.webhooks.get_callback_config(rg, name, hook["name"]).as_dict()
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+            # A POST action: Reader may list webhooks but not read where they call.
+            permission_gaps.append(
+                _permission_gap(
+                    f"callback of webhook {hook['name']}",
+                    "Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action",
+                    str(exc.message or exc),
+                )
+            )
+            continue
         hook["callback"] = {
             "serviceUri": config.get("serviceUri"),
             # Header values are often credentials: keep only their names.
@@ -127,7 +175,8 @@ def document_registry(
         "private_endpoint_connections": _optional_list(
             arm.private_endpoint_connections.list, rg, name
         ),
-        "role_assignments": _role_assignments(arm, ref),
+        "role_assignments": _role_assignments(arm, ref, permission_gaps),
+        "permission_gaps": permission_gaps,
     }
 
 
@@ -242,6 +291,24 @@ def gaps_of(document: dict[str, Any]) -> list[Gap]:
                     action="re-create the credential set, then the cache rule",
                 )
             )
+    if props.get("roleAssignmentMode") == "AbacRepositoryPermissions":
+        gaps.append(
+            Gap(
+                what="repository-scoped (ABAC) role assignments",
+                why="their conditions name principals of the source tenant",
+                action="re-create each assignment with its repository condition at cutover; "
+                "the new registry gets the ABAC mode, but no assignment",
+            )
+        )
+    for gap in document.get("permission_gaps") or []:
+        gaps.append(
+            Gap(
+                what=str(gap["what"]),
+                why=f"the documenting identity lacks {gap['action']}",
+                action="document again with an identity that holds it (e.g. Contributor on the "
+                "registry), or re-create this part by hand",
+            )
+        )
     if document.get("role_assignments"):
         gaps.append(
             Gap(

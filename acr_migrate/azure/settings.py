@@ -9,6 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 ACR_AUDIENCE = "https://containerregistry.azure.net"
+#: ARM endpoints of the sovereign clouds, each its own token audience.
+SOVEREIGN_RESOURCE_MANAGERS = (
+    "https://management.usgovcloudapi.net",
+    "https://management.chinacloudapi.cn",
+)
+
+
+def arm_scope(resource_manager: str) -> str:
+    """The token scope for an ARM endpoint: its own for the public and sovereign clouds; the
+    public one for any other host (a local stand-in accepts public-cloud audiences)."""
+    base = resource_manager.rstrip("/").lower()
+    if base in SOVEREIGN_RESOURCE_MANAGERS:
+        return f"{base}/.default"
+    return f"{PUBLIC_RESOURCE_MANAGER}/.default"
 
 
 class IdentityKind(StrEnum):

@@ -16,13 +16,14 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.azure.backend import BackendError, copy_manifest
+from sandbox.azure.backend import copy_manifest, is_index
 from sandbox.azure.bootstrap import role_assignment
 from sandbox.azure.context import Context
 from sandbox.azure.entra import verify_entra_token
@@ -30,6 +31,7 @@ from sandbox.azure.faults import ArmFaultConfig
 from sandbox.azure.resources import (
     CHILD_TYPES,
     PROVIDER,
+    SKU_TIERS,
     new_child,
     new_registry,
     update_registry,
@@ -40,8 +42,10 @@ from sandbox.azure.store import (
     RBAC_WRITE_ROLES,
     ROLE_IDS,
     ROLE_NAMES,
+    ROLE_PERMISSIONS,
     registry_key,
 )
+from sandbox.azure.strict import api_version_problem, sku_problem
 
 ARM_AUDIENCES = {"https://management.azure.com/", "https://management.core.windows.net/"}
 NAME_RE = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -72,6 +76,10 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
             r"(?:/(?P<rd>[^/]+))?",
         ),
         (
+            "permissions",
+            r"(?P<scope>/subscriptions/.*?)/providers/microsoft\.authorization/permissions",
+        ),
+        (
             "role_assignments",
             r"(?P<scope>/subscriptions/.*?)/providers/microsoft\.authorization/roleassignments"
             r"(?:/(?P<ra>[^/]+))?",
@@ -85,6 +93,12 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
         ("reg_sub", REG + r"/(?P<kind>[a-z]+)"),
     ]
 ]
+#: Creates (registries, sub-resources) answer 200 synchronously up to this api-version
+#: (rec: arm_registries_lifecycle_2019-05-01.json, arm_webhooks_2019-12-01-preview.json);
+#: later ones 201 + Azure-AsyncOperation (spec: long-running PUT; assumed).
+SYNC_CREATE_UNTIL = "2019-12-01-preview"
+#: Requesting it raises inside the stand-in on purpose (the session ignores its log entries).
+DELIBERATE_ERROR_PATH = "/_sandbox/raise"
 REG_ACTIONS = {"listcredentials", "regeneratecredential", "importimage", "listusages"}
 
 
@@ -104,7 +118,7 @@ class ArmFail(Exception):
 @dataclass
 class Operation:
     id: str
-    kind: str  # "import" | "async"
+    kind: str  # "import" | "async" | "delete"
     subscription: str
     location: str
     api_version: str
@@ -148,6 +162,54 @@ def create_app(ctx: Context) -> Starlette:
     async def delete_faults(request: Request) -> Response:
         faults.set(ArmFaultConfig(), keep_counters=True)
         return JSONResponse(faults.snapshot())
+
+    # ------------------------------------------------------------------ strictness control
+    async def get_behaviour(request: Request) -> Response:
+        return JSONResponse(ctx.behaviour.snapshot())
+
+    async def put_behaviour(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            ctx.behaviour.update(json.loads(raw) if raw else {})
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        ctx.signer.leeway = ctx.behaviour.clock_skew
+        return JSONResponse(ctx.behaviour.snapshot())
+
+    async def raise_error(request: Request) -> Response:
+        """A deliberate internal error: proves the error trap answers 500 and logs it."""
+        raise RuntimeError("deliberate internal error (GET /_sandbox/raise)")
+
+    async def post_principal(request: Request) -> Response:
+        """A new service principal of a slot's tenant holding ``role`` at ``scope``.
+
+        Body: ``{"slot": "source"|"target", "role": "Reader", "scope": "registry" |
+        "subscription" | "<resource id>"}``; answers its tenant, client id, secret, object id.
+        """
+        body = json.loads(await request.body() or b"{}")
+        slot = ctx.slot(str(body.get("slot") or ""))
+        role = str(body.get("role") or "")
+        if role not in ROLE_IDS:
+            return JSONResponse({"error": f"unknown role {role!r}"}, status_code=400)
+        where = str(body.get("scope") or "registry")
+        scope = {
+            "registry": ctx.registry_scope(str(body["slot"])),
+            "subscription": f"/subscriptions/{slot['subscription']}",
+        }.get(where, where)
+        tenant = slot["tenant"]
+        client_id, oid, secret = str(uuid.uuid4()), str(uuid.uuid4()), secrets.token_urlsafe(30)
+        store.data["tenants"][tenant]["apps"][client_id] = {
+            "name": f"sandbox-{role.lower()}",
+            "oid": oid,
+            "secret": secret,
+            "federated_credentials": [],
+        }
+        ra = role_assignment(tenant, scope, role, oid)
+        store.data["role_assignments"][ra["id"].lower()] = ra
+        store.save_soon()
+        return JSONResponse(
+            {"tenant_id": tenant, "client_id": client_id, "client_secret": secret, "object_id": oid}
+        )
 
     # ------------------------------------------------------------------ auth
     def authenticate(request: Request, sub: str | None) -> dict[str, Any]:
@@ -267,6 +329,9 @@ def create_app(ctx: Context) -> Starlette:
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
+        problem = api_version_problem(path, api_version, "westeurope")
+        if problem is not None:
+            return JSONResponse(problem, status_code=400)
         for name, pattern in ROUTES:
             m = pattern.match(path)
             if m is None:
@@ -528,7 +593,11 @@ def create_app(ctx: Context) -> Starlette:
         rec = registry_record(sub, rg, name)
         if method == "PATCH":
             body = await _json(request)
-            rec["resource"] = update_registry(rec["resource"], body)
+            updated = update_registry(rec["resource"], body)
+            refused = sku_problem(updated["sku"]["name"], body.get("properties") or {})
+            if refused is not None:
+                return JSONResponse(refused, status_code=400)
+            rec["resource"] = updated
             store.save_soon()
             return JSONResponse(registry_view(rec))
         if method == "DELETE":
@@ -555,6 +624,13 @@ def create_app(ctx: Context) -> Starlette:
                 "numeric characters and must be between 5 and 50 characters.",
             )
         rec = store.registry(sub, rg, name)
+        sku = (body.get("sku") or {}).get("name") or (
+            rec["resource"]["sku"]["name"] if rec is not None else "Standard"
+        )
+        tier = SKU_TIERS.get(str(sku).lower(), str(sku))
+        refused = sku_problem(tier, body.get("properties") or {})
+        if refused is not None:
+            return JSONResponse(refused, status_code=400)
         if rec is not None:
             merged = update_registry(
                 rec["resource"],
@@ -599,7 +675,7 @@ def create_app(ctx: Context) -> Starlette:
         }
         store.data["registries"][key] = rec
         store.save_soon()
-        if api <= "2019-05-01":  # as recorded for 2019-05-01: synchronous 200, Succeeded
+        if api <= SYNC_CREATE_UNTIL:  # as recorded up to 2019-12-01-preview: 200, Succeeded
             return JSONResponse(registry_view(rec))
         resource["properties"]["provisioningState"] = "Creating"
 
@@ -704,6 +780,15 @@ def create_app(ctx: Context) -> Starlette:
             body = await _json(request)
             if method == "PATCH" and existing is None:
                 return not_found_child(kind, child, rg)
+            tier = rec["resource"]["sku"]["name"]
+            if kind == "replications" and existing is None and tier != "Premium":
+                # Geo-replication is a Premium feature (service tiers doc); code assumed.
+                return arm_error(
+                    400,
+                    "FeatureNotSupportedForSku",
+                    f"The registry SKU '{tier}' does not support geo-replication. "
+                    "It requires the Premium SKU.",
+                )
             res = new_child(kind, rec["resource"], child, body, existing)
             bucket[child.lower()] = res
             if kind == "webhooks":
@@ -715,7 +800,8 @@ def create_app(ctx: Context) -> Starlette:
             if kind == "privateendpointconnections":
                 rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
             store.save_soon()
-            if method == "PATCH" or existing is not None:
+            synchronous = api <= SYNC_CREATE_UNTIL and kind != "replications"
+            if method == "PATCH" or existing is not None or synchronous:
                 return JSONResponse(_clean(res))
             op = new_async_op(sub, api, 0, None)
             return JSONResponse(
@@ -729,6 +815,23 @@ def create_app(ctx: Context) -> Starlette:
             if kind == "privateendpointconnections":
                 rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
             store.save_soon()
+            if kind == "replications":
+                # As recorded: 202, body null, Location of an operation result (200, empty).
+                op = Operation(
+                    id=f"replications-{uuid.uuid4()}",
+                    kind="delete",
+                    subscription=sub,
+                    location=str(existing.get("location") or "").lower(),
+                    api_version=api,
+                    done=True,
+                )
+                ops[op.id] = op
+                return Response(
+                    "null",
+                    status_code=202,
+                    media_type="application/json; charset=utf-8",
+                    headers={"Location": op_location(op)},
+                )
             return Response(status_code=200, headers={"content-length": "0"})
         return arm_error(405, "MethodNotAllowed", f"{method} not supported")
 
@@ -752,9 +855,11 @@ def create_app(ctx: Context) -> Starlette:
         authorize(claims, scope, ARM_WRITE_ROLES, f"{PROVIDER}/registries/webhooks/{action}/action")
         if action == "getcallbackconfig":
             cb = rec["webhook_callbacks"].get(child.lower(), {})
-            return JSONResponse(
-                {"serviceUri": cb.get("serviceUri"), "customHeaders": cb.get("customHeaders") or {}}
-            )
+            # As recorded: customHeaders only when some were set.
+            config: dict[str, Any] = {"serviceUri": cb.get("serviceUri")}
+            if cb.get("customHeaders"):
+                config["customHeaders"] = cb["customHeaders"]
+            return JSONResponse(config)
         if action == "ping":
             return JSONResponse({"id": str(uuid.uuid4())})
         return JSONResponse({"value": []})
@@ -773,7 +878,7 @@ def create_app(ctx: Context) -> Starlette:
                 "description": f"{name} (sandbox built-in role)",
                 "assignableScopes": ["/"],
                 "permissions": [
-                    {"actions": [], "notActions": [], "dataActions": [], "notDataActions": []}
+                    {**ROLE_PERMISSIONS[name], "dataActions": [], "notDataActions": []}
                 ],
                 "createdOn": "2015-02-02T21:55:09.8806423Z",
                 "updatedOn": "2021-11-11T20:13:47.8628684Z",
@@ -781,6 +886,16 @@ def create_app(ctx: Context) -> Starlette:
                 "updatedBy": None,
             },
         }
+
+    async def h_permissions(request, claims, p, api):
+        """What the caller may do at a scope: one entry per role it holds there or above
+        (RBAC spec ``Permissions_ListForResource`` / ``_ListForResourceGroup``)."""
+        roles = store.principal_roles(claims["tid"], claims["oid"], p["scope"])
+        value = [
+            {**ROLE_PERMISSIONS[role], "dataActions": [], "notDataActions": []}
+            for role in sorted(roles)
+        ]
+        return JSONResponse({"value": value})
 
     async def h_role_defs(request, claims, p, api):
         sub = _sub_of(p.get("scope"))
@@ -823,7 +938,18 @@ def create_app(ctx: Context) -> Starlette:
                 if m and ra["properties"]["principalId"] != m[1]:
                     continue
                 out.append(_clean(ra))
-            return JSONResponse({"value": out})
+            # Pages behind nextLink, like ARM (page size: Behaviour.role_assignment_page_size).
+            size = ctx.behaviour.role_assignment_page_size
+            skip = request.query_params.get("$skipToken") or "0"
+            start = int(skip) if skip.isdigit() else 0
+            page: dict[str, Any] = {"value": out[start : start + size]}
+            if start + size < len(out):
+                query = f"api-version={api}" + (f"&$filter={quote(flt)}" if flt else "")
+                page["nextLink"] = (
+                    f"{base_url()}{scope}/providers/Microsoft.Authorization/roleAssignments"
+                    f"?{query}&$skipToken={start + size}"
+                )
+            return JSONResponse(page)
         ra_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{ra_name}"
         existing = all_ra.get(ra_id.lower())
         if method == "GET":
@@ -1066,11 +1192,24 @@ def create_app(ctx: Context) -> Starlette:
                         f"{target_id} {label} Source image {repo}:{ref} not found.",
                     )
                     return
-                _, _, digest = got
+                data, media, digest = got
+                if is_index(data, media) and len(json.loads(data).get("manifests") or []) > 50:
+                    # Documented limit ("Import container images": at most 50 manifests);
+                    # status, code and wording of the failure are assumed.
+                    fail_op(
+                        op,
+                        400,
+                        "InvalidParameters",
+                        f"Operation {op.id} failed. Resource {target_id} {label} The image "
+                        f"{repo}@{digest} has more than 50 manifests and cannot be imported.",
+                    )
+                    return
                 if mode == "NoForce":
                     for t_repo, t_tag in targets:
                         have = await dst.manifest(t_repo, t_tag)
-                        if have is not None and have[2] != digest:
+                        if have is not None:
+                            # Spec ImportMode: with NoForce "any existing target tags will fail
+                            # the operation before any copying begins" -- the same digest too.
                             # Message as seen from az acr import (azure-cli PR #10938); the HTTP
                             # status and error code are assumed.
                             fail_op(
@@ -1112,17 +1251,18 @@ def create_app(ctx: Context) -> Starlette:
                         dst_index.record_tag(t_repo, t_tag, digest)
                 op.done = True
                 faults.counters.imports_completed += 1
-        except (BackendError, OSError, ValueError) as exc:
-            fail_op(op, 500, "InternalServerError", f"Operation {op.id} failed: {exc}")
-        except Exception as exc:  # keep the server alive, report the failure
+        except Exception as exc:  # an internal error: logged (fails the test) and answered 500
+            ctx.record_error(f"importImage {op.id} {label}", exc)
             fail_op(op, 500, "InternalServerError", f"Operation {op.id} failed: {exc!r}")
 
     async def h_op_result(request, claims, p, api):
         op = ops.get(p["op"])
-        if op is None or op.kind != "import":
+        if op is None or op.kind not in ("import", "delete"):
             return arm_error(404, "OperationNotFound", f"Operation {p['op']} was not found.")
         if op.subscription.lower() != p["sub"].lower():
             return arm_error(404, "OperationNotFound", f"Operation {p['op']} was not found.")
+        if op.kind == "delete":
+            return Response(status_code=200, headers={"content-length": "0"})
         op.polls += 1
         faults.counters.lro_polls += 1
         if not op.done or op.polls <= op.min_polls:
@@ -1150,6 +1290,7 @@ def create_app(ctx: Context) -> Starlette:
         "op_status": h_op_status,
         "registry": h_registry,
         "role_defs": h_role_defs,
+        "permissions": h_permissions,
         "role_assignments": h_role_assignments,
         "child_action": h_child_action,
         "child": h_child,
@@ -1162,6 +1303,10 @@ def create_app(ctx: Context) -> Starlette:
             Route("/_sandbox/faults", get_faults, methods=["GET"]),
             Route("/_sandbox/faults", put_faults, methods=["PUT"]),
             Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),
+            Route("/_sandbox/behaviour", get_behaviour, methods=["GET"]),
+            Route("/_sandbox/behaviour", put_behaviour, methods=["PUT"]),
+            Route("/_sandbox/principals", post_principal, methods=["POST"]),
+            Route(DELIBERATE_ERROR_PATH, raise_error, methods=["GET"]),
             Route("/{path:path}", dispatch, methods=methods),
         ]
     )

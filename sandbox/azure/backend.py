@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -16,6 +17,7 @@ from sandbox.oci_push import ACCEPT_MANIFESTS, DOCKER_LIST, OCI_INDEX
 from sandbox.token_server import TokenIssuer, TokenServerSettings
 
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+READ_RETRY_PAUSES = (0.05, 0.2, 0.5)
 
 
 class BackendError(RuntimeError):
@@ -84,7 +86,15 @@ class Backend:
     ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         headers["Authorization"] = self.authorization(repos, catalog)
-        return await self.client.request(method, self.url + path, headers=headers, **kwargs)
+        resp = await self.client.request(method, self.url + path, headers=headers, **kwargs)
+        # distribution writes a tag's link file in place: a read racing that write gets 500
+        # "invalid checksum digest format". That is the backing store, not ACR: read again.
+        for pause in READ_RETRY_PAUSES if method in ("GET", "HEAD") else ():
+            if resp.status_code < 500:
+                break
+            await asyncio.sleep(pause)
+            resp = await self.client.request(method, self.url + path, headers=headers, **kwargs)
+        return resp
 
     # ------------------------------------------------------------------ reads
     async def catalog(self) -> list[str]:
@@ -247,3 +257,13 @@ async def copy_manifest(
     if on_manifest is not None:
         await on_manifest(dst_repo, data, media, digest)
     return data, media, digest
+
+
+def is_index(data: bytes, media: str) -> bool:
+    """Whether a manifest is an index / manifest list."""
+    if media in INDEX_TYPES:
+        return True
+    try:
+        return "manifests" in json.loads(data)
+    except ValueError:
+        return False

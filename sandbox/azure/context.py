@@ -15,6 +15,7 @@ from sandbox.azure.faults import ArmFaults
 from sandbox.azure.index import Index
 from sandbox.azure.resources import registry_id
 from sandbox.azure.store import DATA_ACTIONS, Store
+from sandbox.azure.strict import Behaviour, ErrorLog
 from sandbox.azure.tokens import Signer
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -34,6 +35,8 @@ class Context:
     faults: ArmFaults = field(default_factory=ArmFaults)
     backends: dict[str, Backend] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    errors: ErrorLog | None = None
 
     @property
     def host(self) -> str:
@@ -99,8 +102,9 @@ class Context:
         """(subject, allowed actions) for registry credentials, or None.
 
         Accepted: the admin user; a service principal of the registry's tenant (client id +
-        secret); ``00000000-...`` + an ACR refresh token of this registry or an Entra access
-        token of the registry's tenant.
+        secret); ``00000000-...`` + an ACR refresh token of this registry (the docker-login
+        convention: not an Entra access token); no username + an Entra access token of the
+        registry's tenant (``az acr import --password <token>``, azure-cli acr/import.py).
         """
         s = self.store.data["slots"][slot]
         tenant = s["tenant"]
@@ -119,10 +123,17 @@ class Context:
             refresh = self.verify_refresh(slot, password)
             if refresh is not None:
                 return str(refresh["sub"]), set(refresh.get("actions") or [])
+            return None
+        if not username:
             claims, _ = verify_entra_token(self.signer, password, ACR_AUDIENCES)
             if claims is not None and claims["tid"] == tenant:
                 return claims["oid"], self.data_actions(tenant, claims["oid"], scope)
         return None
+
+    def record_error(self, where: str, exc: BaseException) -> None:
+        """Log an internal error where the test session will find it."""
+        if self.errors is not None:
+            self.errors.record(where, exc)
 
     def verify_refresh(self, slot: str, token: str) -> dict[str, Any] | None:
         try:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from sandbox.azure.context import ALL_ACTIONS, Context
 from sandbox.azure.entra import verify_entra_token
-from sandbox.azure.index import Index
+from sandbox.azure.index import Index, visible
 from sandbox.azure.tokens import iso, now
 from sandbox.fault_proxy import HOP_BY_HOP, forward
 from sandbox.token_server import parse_scope
@@ -390,10 +390,13 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         out["mediaType"] = entry.get("mediaType")
         if full and entry.get("configMediaType"):
             out["configMediaType"] = entry["configMediaType"]
-        tags = index.tags_of(repo, entry["digest"])
+        rec = index.repo(repo) or {"tags": {}}
+        tags = [t for t in index.tags_of(repo, entry["digest"]) if visible(rec["tags"][t])]
         if tags:
             out["tags"] = tags
-        if entry.get("references"):
+        # Listings carry no references (recorded: acr_dataplane_manifests_page.json); only the
+        # single-manifest GET does (spec: ManifestAttributes_v1.references).
+        if full and entry.get("references"):
             out["references"] = entry["references"]
         out["changeableAttributes"] = dict(entry["attrs"])
         return out
@@ -475,7 +478,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
             return JSONResponse(repo_body(repo, rec), headers=_headers())
         if kind == "_tags":
             if ref is None:
-                items = order(list(rec["tags"].items()), orderby)
+                items = order([kv for kv in rec["tags"].items() if visible(kv[1])], orderby)
                 if params.get("digest"):
                     items = [kv for kv in items if kv[1]["digest"] == params["digest"]]
                 page, hdrs = one_page("_tags", items)
@@ -486,7 +489,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
                 }
                 return JSONResponse(out, headers=_headers(hdrs))
             tag = rec["tags"].get(ref)
-            if tag is None:
+            if tag is None or not visible(tag):
                 return acr_error(404, "TAG_UNKNOWN", "the specified tag does not exist")
             if method == "PATCH":
                 apply_attrs(tag["attrs"], body)
@@ -496,7 +499,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
             )
         # _manifests
         if ref is None:
-            items = order(list(rec["manifests"].items()), orderby)
+            items = order([kv for kv in rec["manifests"].items() if visible(kv[1])], orderby)
             page, hdrs = one_page("_manifests", items)
             for _, entry in page:
                 await index.fill_platform(backend, repo, entry)
@@ -506,9 +509,12 @@ def create_app(ctx: Context, slot: str) -> Starlette:
                 "manifests": [manifest_body(repo, v) for _, v in page],
             }
             return JSONResponse(out, headers=_headers(hdrs))
-        digest = rec["tags"][ref]["digest"] if ref in rec["tags"] else ref
+        tag_entry = rec["tags"].get(ref)
+        if tag_entry is not None and not visible(tag_entry):
+            return acr_error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"tag": ref})
+        digest = tag_entry["digest"] if tag_entry is not None else ref
         entry = rec["manifests"].get(digest)
-        if entry is None:
+        if entry is None or not visible(entry):
             return acr_error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"digest": ref})
         if method == "PATCH":
             apply_attrs(entry["attrs"], body)

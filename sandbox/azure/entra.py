@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.azure.store import Store
+from sandbox.azure.strict import Behaviour
 from sandbox.azure.tokens import Signer, now
 
 TOKEN_TTL = 3600
@@ -46,7 +47,12 @@ def resource_of_scope(scope: str) -> str | None:
 
 
 def issue_access_token(
-    signer: Signer, tenant: str, principal: dict[str, Any], resource: str, idtyp: str = "app"
+    signer: Signer,
+    tenant: str,
+    principal: dict[str, Any],
+    resource: str,
+    idtyp: str = "app",
+    ttl: int = TOKEN_TTL,
 ) -> tuple[str, int]:
     """(JWT, exp) for `principal` (needs client_id, oid) in `tenant` for `resource`."""
     t = now()
@@ -55,7 +61,7 @@ def issue_access_token(
         "iss": sts_issuer(tenant),
         "iat": t,
         "nbf": t - 5,
-        "exp": t + TOKEN_TTL,
+        "exp": t + ttl,
         "aio": uuid.uuid4().hex,
         "appid": principal["client_id"],
         "appidacr": "1",
@@ -94,8 +100,11 @@ def aad_error(
     return JSONResponse(body, status_code=status)
 
 
-def create_app(store: Store, signer: Signer, base_url: str) -> Starlette:
+def create_app(
+    store: Store, signer: Signer, base_url: str, behaviour: Behaviour | None = None
+) -> Starlette:
     """`base_url`: this app's own ``https://host:port`` (the authority host)."""
+    knobs = behaviour or Behaviour()
     fed_cfg = store.data["federation"]
     fed_signer = Signer(fed_cfg["key"])
 
@@ -223,7 +232,7 @@ def create_app(store: Store, signer: Signer, base_url: str) -> Starlette:
                 "'client_credentials' grant type.",
             )
         principal = {"client_id": client_id, "oid": app["oid"]}
-        access, exp = issue_access_token(signer, tenant, principal, resource)
+        access, exp = issue_access_token(signer, tenant, principal, resource, ttl=knobs.token_ttl)
         return JSONResponse(
             {
                 "token_type": "Bearer",
@@ -297,7 +306,12 @@ def create_app(store: Store, signer: Signer, base_url: str) -> Starlette:
         if resource.endswith("/.default"):
             resource = resource[: -len("/.default")]
         access, exp = issue_access_token(
-            signer, tenant, {"client_id": cid, "oid": mi["oid"]}, resource, idtyp="app"
+            signer,
+            tenant,
+            {"client_id": cid, "oid": mi["oid"]},
+            resource,
+            idtyp="app",
+            ttl=knobs.token_ttl,
         )
         return JSONResponse(
             {

@@ -9,9 +9,11 @@ manifests; a tag moved directly in the backing registry is not noticed).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
-from sandbox.azure.backend import INDEX_TYPES, Backend, BackendError
+from sandbox.azure.backend import INDEX_TYPES, Backend
 from sandbox.azure.store import Store
 from sandbox.azure.tokens import iso
 
@@ -20,10 +22,23 @@ def default_attrs() -> dict[str, bool]:
     return {"deleteEnabled": True, "writeEnabled": True, "readEnabled": True, "listEnabled": True}
 
 
+def visible(entry: dict[str, Any]) -> bool:
+    """False while a write is still "replicating" (see :class:`Index` ``lag``)."""
+    return float(entry.get("visibleAfter") or 0.0) <= time.time()
+
+
 class Index:
-    def __init__(self, store: Store, slot: str) -> None:
+    """``lag()``: seconds a new manifest or tag stays invisible to reads (replica lag)."""
+
+    def __init__(self, store: Store, slot: str, lag: Callable[[], float] = lambda: 0.0) -> None:
         self.store = store
         self.slot = slot
+        self.lag = lag
+
+    def _stamp(self, entry: dict[str, Any]) -> None:
+        lag = self.lag()
+        if lag > 0:
+            entry["visibleAfter"] = time.time() + lag
 
     @property
     def repos(self) -> dict[str, Any]:
@@ -67,6 +82,7 @@ class Index:
                 "attrs": default_attrs(),
             }
             rec["manifests"][digest] = entry
+            self._stamp(entry)
         entry["lastUpdateTime"] = t
         entry["mediaType"] = media
         if media in INDEX_TYPES or "manifests" in doc:
@@ -104,9 +120,11 @@ class Index:
                 "lastUpdateTime": t,
                 "attrs": default_attrs(),
             }
+            self._stamp(rec["tags"][tag])
         elif old["digest"] != digest:
             old["digest"] = digest
             old["lastUpdateTime"] = t
+            self._stamp(old)
         rec["lastUpdateTime"] = t
         self.store.save_soon()
 
@@ -127,19 +145,14 @@ class Index:
 
     # ------------------------------------------------------------------ sync from backing
     async def sync_catalog(self, backend: Backend) -> None:
-        try:
-            names = await backend.catalog()
-        except BackendError:
-            return
+        # A BackendError propagates: an internal error is a logged 500, never an empty answer.
+        names = await backend.catalog()
         for name in names:
             if name not in self._repos():
                 await self.sync_repo(backend, name)
 
     async def sync_repo(self, backend: Backend, repo: str) -> None:
-        try:
-            tags = await backend.tags(repo)
-        except BackendError:
-            return
+        tags = await backend.tags(repo)
         rec = self.repo(repo)
         known = set(rec["tags"]) if rec else set()
         for tag in tags:

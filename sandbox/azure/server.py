@@ -7,16 +7,61 @@ import argparse
 import asyncio
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+from starlette.responses import JSONResponse
 
 from sandbox.azure import arm, dataplane, entra
 from sandbox.azure.backend import Backend
 from sandbox.azure.context import Context
 from sandbox.azure.index import Index
 from sandbox.azure.store import STATE_FILE, Store
+from sandbox.azure.strict import ERRORS_FILE, ErrorLog
 from sandbox.azure.tokens import Signer
+
+
+class ErrorTrap:
+    """ASGI wrapper: an exception escaping a handler is logged to the error log and answered
+    500, never swallowed silently.
+
+    Starlette sends its own 500 before re-raising; a 500 is held back until the handler is
+    done, so the log entry exists before the caller sees the answer.
+    """
+
+    def __init__(self, app: Any, name: str, log: ErrorLog) -> None:
+        self.app, self.name, self.log = app, name, log
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        held: list[Any] = []
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message.get("status") == 500:
+                    held.append(message)
+                    return
+            if held:
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            self.log.record(f"{self.name} {scope.get('method')} {scope.get('path')}", exc)
+            if not started:
+                body = {"error": {"code": "InternalServerError", "message": f"sandbox: {exc!r}"}}
+                await JSONResponse(body, status_code=500)(scope, receive, send)
+        finally:
+            for message in held:
+                await send(message)
 
 
 async def serve(root: Path, cert: Path, key: Path, ca: Path) -> None:
@@ -26,13 +71,14 @@ async def serve(root: Path, cert: Path, key: Path, ca: Path) -> None:
     timeout = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=120.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with httpx.AsyncClient(verify=verify, timeout=timeout, limits=limits) as client:
-        ctx = Context(store=store, signer=signer, client=client)
+        errors = ErrorLog(root / "azure" / ERRORS_FILE)
+        ctx = Context(store=store, signer=signer, client=client, errors=errors)
         for name, slot in store.data["slots"].items():
             ctx.backends[name] = Backend(slot["backend"]["url"], slot["backend"]["auth"], client)
-            ctx.indexes[name] = Index(store, name)
+            ctx.indexes[name] = Index(store, name, lambda: ctx.behaviour.replica_lag_seconds)
         host = store.data["host"]
         apps = {
-            "entra": entra.create_app(store, signer, ctx.url("entra")),
+            "entra": entra.create_app(store, signer, ctx.url("entra"), ctx.behaviour),
             "arm": arm.create_app(ctx),
         }
         for name in store.data["slots"]:
@@ -41,7 +87,7 @@ async def serve(root: Path, cert: Path, key: Path, ca: Path) -> None:
         for name, app in apps.items():
             port = ctx.port(name) if name in ("entra", "arm") else store.data["slots"][name]["port"]
             config = uvicorn.Config(
-                app,
+                ErrorTrap(app, name, errors),
                 host=host,
                 port=int(port),
                 ssl_certfile=str(cert),

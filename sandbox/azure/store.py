@@ -23,6 +23,34 @@ ROLE_IDS = {
     "AcrDelete": "c2f4ef07-c644-48eb-af81-4b1b4947fb11",
 }
 ROLE_NAMES = {v: k for k, v in ROLE_IDS.items()}
+#: Control-plane permissions of the built-in roles (docs: "Azure built-in roles",
+#: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles), as
+#: ``roleDefinitions`` and ``permissions`` answer them. Contributor's notActions are abridged to
+#: the Microsoft.Authorization ones that matter here.
+ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    "Owner": {"actions": ["*"], "notActions": []},
+    "Contributor": {
+        "actions": ["*"],
+        "notActions": [
+            "Microsoft.Authorization/*/Delete",
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/elevateAccess/Action",
+        ],
+    },
+    "Reader": {"actions": ["*/read"], "notActions": []},
+    "AcrPull": {"actions": ["Microsoft.ContainerRegistry/registries/pull/read"], "notActions": []},
+    "AcrPush": {
+        "actions": [
+            "Microsoft.ContainerRegistry/registries/pull/read",
+            "Microsoft.ContainerRegistry/registries/push/write",
+        ],
+        "notActions": [],
+    },
+    "AcrDelete": {
+        "actions": ["Microsoft.ContainerRegistry/registries/artifacts/delete"],
+        "notActions": [],
+    },
+}
 ARM_READ_ROLES = {"Owner", "Contributor", "Reader"}
 ARM_WRITE_ROLES = {"Owner", "Contributor"}
 RBAC_WRITE_ROLES = {"Owner"}

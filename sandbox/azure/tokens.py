@@ -43,6 +43,9 @@ def _b64u(n: int) -> str:
 class Signer:
     """Signs and verifies RS256 JWTs with one key; publishes it as a JWKS."""
 
+    #: Seconds of clock skew accepted on ``exp``/``nbf`` (``Behaviour.clock_skew``).
+    leeway = 30
+
     def __init__(self, key_path: Path) -> None:
         key = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
         assert isinstance(key, rsa.RSAPrivateKey)
@@ -70,7 +73,7 @@ class Signer:
                 audience=audience,
                 issuer=issuer,
                 options=options,  # type: ignore[arg-type]
-                leeway=30,
+                leeway=self.leeway,
             )
         )
 

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 RECORDED = Path(__file__).resolve().parents[1] / "contract" / "recorded"
 ARM_SCOPE = "https://management.azure.com/.default"
 ACR_SCOPE = "https://containerregistry.azure.net/.default"
+API_2019_12 = "2019-12-01-preview"
 # Keys of the 2019-05-01 recordings that the 2025-11-01 shape no longer has.
 GONE_IN_2025 = {"virtualNetworkRules"}
 
@@ -183,6 +184,68 @@ def test_manifests_page(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> 
     assert re.match(pattern, resp.headers["Link"]), resp.headers["Link"]
 
 
+def test_manifests_page_index_entry(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> None:
+    """A manifest list is listed as recorded: no architecture, no os, no references."""
+    want = recorded("acr_dataplane_manifests_page.json")["response"]["body"]["manifests"]
+    recorded_list = next(m for m in want if "architecture" not in m)
+    assert "references" not in recorded_list
+    base = sbx.tenant("source")["data_plane_url"]
+    token = _acr_token(http, sbx, "repository:platform/legacy:metadata_read")
+    resp = http.get(
+        f"{base}/acr/v1/platform%2Flegacy/_manifests",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code == 200
+    digest = seed_summary.digest_of("platform/legacy", "stable")
+    entry = next(m for m in resp.json()["manifests"] if m["digest"] == digest)
+    expect = dict(recorded_list)
+    expect["changeableAttributes"] = {
+        k: v
+        for k, v in recorded_list["changeableAttributes"].items()
+        if not k.startswith("quarantine")
+    }
+    same_shape(entry, expect)
+    assert entry["mediaType"] == recorded_list["mediaType"]
+
+
+def test_multiarch_listing_as_recorded_by_the_js_sdk(
+    http: httpx.Client, sbx: Sandbox, seed_summary: Any
+) -> None:
+    """hello-world as real ACR lists it: the index without platform or references, each
+    platform manifest as an untagged entry of its own; the 401 names what was asked for."""
+    rec = recorded("acr_dataplane_manifests_multiarch_js.json")
+    base = sbx.tenant("source")["data_plane_url"]
+    url = f"{base}/acr/v1/platform%2Fmultiarch/_manifests"
+    unauth = http.get(url)
+    want_401 = rec["challenge"]["response"]
+    assert unauth.status_code == want_401["status"]
+    same_shape(unauth.json(), want_401["body"])
+    detail = unauth.json()["errors"][0]["detail"]
+    assert detail == [
+        {"Type": "repository", "Name": "platform/multiarch", "Action": "metadata_read"}
+    ]
+    token = _acr_token(http, sbx, "repository:platform/multiarch:metadata_read")
+    listed = http.get(url, headers={"Authorization": f"Bearer {token}"}).json()["manifests"]
+    recorded_entries = rec["listing"]["response"]["body"]["manifests"]
+    recorded_list = next(m for m in recorded_entries if "tags" in m and "architecture" not in m)
+    recorded_platform = next(m for m in recorded_entries if "architecture" in m)
+
+    def without_quarantine(entry: dict[str, Any]) -> dict[str, Any]:
+        attrs = entry["changeableAttributes"]
+        kept = {k: v for k, v in attrs.items() if not k.startswith("quarantine")}
+        return {**entry, "changeableAttributes": kept}
+
+    index_digest = seed_summary.digest_of("platform/multiarch", "latest")
+    for entry in listed:
+        assert "references" not in entry
+        if entry["digest"] == index_digest:
+            same_shape(entry, without_quarantine(recorded_list))
+        else:
+            same_shape(entry, without_quarantine(recorded_platform))
+            assert "tags" not in entry  # a platform manifest is listed untagged
+    assert len(listed) == 3  # the index and its two platform manifests
+
+
 def test_tags(http: httpx.Client, sbx: Sandbox, seed_summary: Any) -> None:
     rec = recorded("acr_dataplane_tags.json")
     s = sbx.tenant("source")
@@ -320,3 +383,69 @@ def test_put_taken_name_409(http: httpx.Client, sbx: Sandbox) -> None:
     assert resp.json()["error"]["message"] == want["body"]["error"]["message"].replace(
         "myregistry", s["registry"].lower()
     )
+
+
+def test_webhooks_2019_12_01_preview(http: httpx.Client, sbx: Sandbox) -> None:
+    """Replay a real webhook lifecycle: synchronous 200 creates, a write-only serviceUri read
+    back only through getCallbackConfig (without customHeaders when none were set), ping,
+    PATCH, empty-bodied 200 DELETEs."""
+    rec = recorded("arm_webhooks_2019-12-01-preview.json")["entries"]
+    t = sbx.tenant("target")
+    arm = sbx.azure["resource_manager"]
+    headers = _arm(sbx, "target")
+    name = f"hooks{uid()}"
+    fake = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rgname/"
+
+    def real(uri: str) -> str:
+        path = _path_query(uri).replace(
+            fake, f"/subscriptions/{t['subscription_id']}/resourceGroups/{t['resource_group']}/"
+        )
+        return arm + path.replace("/registries/myRegistry", f"/registries/{name}")
+
+    for entry in rec:
+        req, want = entry["request"], entry["response"]
+        resp = http.request(req["method"], real(req["uri"]), headers=headers, json=req.get("body"))
+        assert resp.status_code == want["status"], (req["method"], req["uri"], resp.text)
+        if "body" in want:
+            same_shape(resp.json(), want["body"], allow_extra="/webhooks/" not in req["uri"])
+        else:
+            assert resp.text == want["body_text"]
+        if req["uri"].endswith(f"getCallbackConfig?api-version={API_2019_12}"):
+            assert resp.json() == want["body"]
+
+
+def test_replications_2019_12_01_preview(http: httpx.Client, sbx: Sandbox) -> None:
+    """Replay a real replication lifecycle: the PUT is a 201 + Azure-AsyncOperation LRO, the
+    DELETE a 202 whose Location answers 200 with an empty body."""
+    rec = recorded("arm_replications_2019-12-01-preview.json")["entries"]
+    t = sbx.tenant("target")
+    arm = sbx.azure["resource_manager"]
+    headers = _arm(sbx, "target")
+    name = f"reps{uid()}"
+    fake = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rgname/"
+    lro_url = ""
+
+    def real(uri: str) -> str:
+        path = _path_query(uri).replace(
+            fake, f"/subscriptions/{t['subscription_id']}/resourceGroups/{t['resource_group']}/"
+        )
+        return arm + path.replace("/registries/myRegistry", f"/registries/{name}")
+
+    for entry in rec:
+        req, want = entry["request"], entry["response"]
+        recorded_lro = "/operationStatuses/" in req["uri"] or "/operationResults/" in req["uri"]
+        url = lro_url if recorded_lro else real(req["uri"])
+        resp = http.request(req["method"], url, headers=headers, json=req.get("body"))
+        assert resp.status_code == want["status"], (req["method"], req["uri"], resp.text)
+        for header, value in (want.get("headers") or {}).items():
+            kind = (
+                "/operationStatuses/" if header == "Azure-AsyncOperation" else "/operationResults/"
+            )
+            assert kind in value and kind in resp.headers[header]
+            assert resp.headers[header].endswith(f"?api-version={API_2019_12}")
+            lro_url = resp.headers[header]
+        if "body" in want:
+            same_shape(resp.json(), want["body"], allow_extra=True)
+        elif "body_text" in want:
+            assert resp.text == want["body_text"]
+    http.delete(real(rec[0]["request"]["uri"]), headers=headers)

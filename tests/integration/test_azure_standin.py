@@ -4,7 +4,6 @@ azure-containerregistry): Entra, ARM, importImage, tenant isolation, faults, the
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,18 @@ def _ctx(sbx: Sandbox) -> ssl.SSLContext:
 
 def _fast_lro(put: Any, **extra: Any) -> None:
     put(lro_retry_after=1, lro_min_polls=0, **extra)
+
+
+def _all_pages(client: httpx.Client, url: str) -> list[dict[str, Any]]:
+    """Every item of an ARM list, following ``nextLink``."""
+    items: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        page = client.get(next_url)
+        assert page.status_code == 200, page.text
+        items += page.json()["value"]
+        next_url = page.json().get("nextLink")
+    return items
 
 
 def _raw(sandbox_config: Path) -> tuple[RegistryClient, RegistryClient]:
@@ -307,10 +318,11 @@ def test_role_assignments_over_http(sbx: Sandbox, target_registry: Any) -> None:
         assert put.status_code == 201, put.text
         assert put.json()["properties"]["scope"] == scope
         assert client.get(url).json()["properties"]["principalId"] == principal
-        listed = client.get(
+        listed = _all_pages(
+            client,
             f"{sbx.azure['resource_manager']}{scope}/providers/Microsoft.Authorization/"
-            "roleAssignments?api-version=2022-04-01&$filter=atScope()"
-        ).json()["value"]
+            "roleAssignments?api-version=2022-04-01&$filter=atScope()",
+        )
         assert principal in {ra["properties"]["principalId"] for ra in listed}
         dup = client.put(url.replace(name, name[:-4] + "9999"), json=body)
         assert dup.status_code == 409 and dup.json()["error"]["code"] == "RoleAssignmentExists"
@@ -320,12 +332,12 @@ def test_role_assignments_over_http(sbx: Sandbox, target_registry: Any) -> None:
     s = sbx.tenant("source")
     src_token = sbx.credential("source").get_token(ARM).token
     reg_id = sbx.mgmt("source").registries.get(s["resource_group"], s["registry"]).id
-    listed = httpx.get(
-        f"{sbx.azure['resource_manager']}{reg_id}/providers/Microsoft.Authorization/"
-        "roleAssignments?api-version=2022-04-01",
-        headers={"Authorization": f"Bearer {src_token}"},
-        verify=_ctx(sbx),
-    ).json()["value"]
+    with httpx.Client(verify=_ctx(sbx), headers={"Authorization": f"Bearer {src_token}"}) as client:
+        listed = _all_pages(
+            client,
+            f"{sbx.azure['resource_manager']}{reg_id}/providers/Microsoft.Authorization/"
+            "roleAssignments?api-version=2022-04-01",
+        )
     roles = {
         ra["properties"]["roleDefinitionId"].rsplit("/", 1)[-1]
         for ra in listed
@@ -364,7 +376,8 @@ def test_import_image_cross_tenant_lands_the_digest(
         _, _, want = src.get_manifest("platform/multiarch", "latest")
         _, _, got = dst.get_manifest(repo, "2.0")
         assert got == want and dst.get_manifest(repo, "latest")[2] == want
-    # Untagged import by digest, with an Entra access token of the source tenant as password.
+    # Untagged import by digest, with an Entra access token of the source tenant as password
+    # and no username (az acr import --password <token>).
     untagged_repo = f"untagged/{uid()}"
     source_token = (
         sbx.credential("source").get_token("https://containerregistry.azure.net/.default").token
@@ -376,10 +389,7 @@ def test_import_image_cross_tenant_lands_the_digest(
             "source": {
                 "registryUri": sbx.tenant("source")["login_server"],
                 "sourceImage": f"platform/multiarch@{want}",
-                "credentials": {
-                    "username": "00000000-0000-0000-0000-000000000000",
-                    "password": source_token,
-                },
+                "credentials": {"password": source_token},
             },
             "untaggedTargetRepositories": [untagged_repo],
             "mode": "NoForce",
@@ -531,13 +541,12 @@ def test_data_plane_token_flow_and_challenge(sbx: Sandbox) -> None:
             },
         )
         assert bad.status_code == 401
-        start = time.monotonic()
         basic = client.get(
             f"{url}/oauth2/token",
             params={"service": s["login_server"], "scope": "registry:catalog:*"},
             auth=(s["registry"], sbx.admin_password("source")),
         )
-        assert basic.status_code == 200 and time.monotonic() - start < 5
+        assert basic.status_code == 200
         token = basic.json()["access_token"]
         catalog = client.get(
             f"{url}/acr/v1/_catalog?n=2", headers={"Authorization": f"Bearer {token}"}
@@ -557,7 +566,13 @@ def test_data_plane_token_flow_and_challenge(sbx: Sandbox) -> None:
             headers={"Authorization": f"Bearer {scoped}"},
         ).json()
         index = next(m for m in listed["manifests"] if "latest" in m.get("tags", []))
-        assert {(r["os"], r["architecture"]) for r in index["references"]} == {
+        # As recorded on real ACR: a listing names no references; the single GET does.
+        assert "references" not in index
+        single = client.get(
+            f"{url}/acr/v1/platform%2Fmultiarch/_manifests/{index['digest']}",
+            headers={"Authorization": f"Bearer {scoped}"},
+        ).json()["manifest"]
+        assert {(r["os"], r["architecture"]) for r in single["references"]} == {
             ("linux", "amd64"),
             ("linux", "arm64"),
         }

@@ -44,3 +44,69 @@ def test_call_shapes_group_requests_needing_one_token_scope() -> None:
     )
     assert shape("PATCH", f"{base}/acr/v1/a") != shape("GET", f"{base}/acr/v1/a")
     assert shape("GET", f"{base}/acr/v1/_catalog?n=2") == "GET /acr/v1/_catalog"
+
+
+def test_only_an_existing_tag_is_a_conflict_not_a_missing_source() -> None:
+    """ "does not exist" names a missing source image, not a tag conflict (no force hint)."""
+    missing = describe_arm_error(
+        arm_error(400, "InvalidParameters", "Source image app:v9 does not exist."), "app:v9"
+    )
+    assert missing.status == 400 and "force" not in str(missing)
+    assert "not found" in str(missing)
+    exists = describe_arm_error(
+        arm_error(400, "TagAlreadyExists", "Tag app:v1 already exists in target registry."),
+        "app:v1",
+    )
+    assert exists.status == 409 and "force" in str(exists)
+
+
+def test_an_index_over_the_import_limit_points_at_oci_copy() -> None:
+    wide = describe_arm_error(
+        arm_error(400, "InvalidParameters", "The image app@sha256:1 has more than 50 manifests"),
+        "app:v1",
+    )
+    assert "oci-copy" in str(wide) and not is_transient(wide)
+
+
+def test_permission_matching_follows_arm_wildcards_and_not_actions() -> None:
+    from acr_migrate.azure.permissions import allows
+
+    reader = [{"actions": ["*/read"], "notActions": []}]
+    contributor = [{"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Write"]}]
+    registry_read = "Microsoft.ContainerRegistry/registries/read"
+    callback = "Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action"
+    rbac_write = "Microsoft.Authorization/roleAssignments/write"
+    assert allows(reader, registry_read) and not allows(reader, callback)
+    assert allows(contributor, callback) and not allows(contributor, rbac_write)
+    # Another role's entry is not narrowed by Contributor's notActions.
+    assert allows([*contributor, {"actions": ["*"], "notActions": []}], rbac_write)
+    assert allows([{"actions": ["microsoft.containerregistry/REGISTRIES/*"]}], registry_read)
+    assert not allows([], registry_read)
+
+
+def test_arm_token_scopes_follow_the_cloud() -> None:
+    from acr_migrate.azure.clients import management_client
+    from acr_migrate.azure.settings import AcrRegistryRef, TenantIdentity, arm_scope
+
+    assert arm_scope("https://management.azure.com/") == "https://management.azure.com/.default"
+    assert arm_scope("https://management.usgovcloudapi.net") == (
+        "https://management.usgovcloudapi.net/.default"
+    )
+    assert arm_scope("https://management.chinacloudapi.cn/") == (
+        "https://management.chinacloudapi.cn/.default"
+    )
+    assert arm_scope("https://127.0.0.1:8443") == "https://management.azure.com/.default"
+    ref = AcrRegistryRef(
+        subscription_id="s",
+        resource_group="rg",
+        registry="reg",
+        resource_manager="https://management.usgovcloudapi.net",
+        identity=TenantIdentity(tenant_id="t"),
+    )
+
+    class NoCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> None:
+            raise AssertionError("no token is asked for while building the client")
+
+    client = management_client(ref, NoCredential())  # type: ignore[arg-type]
+    assert client._config.credential_scopes == ["https://management.usgovcloudapi.net/.default"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
+from azure.core import exceptions as azure_errors
 
 from acr_migrate.errors import (
     DigestMismatchError,
@@ -91,3 +93,42 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     rng = random.Random(1)
     values = {round(with_jitter(4, 0.5, rng), 3) for _ in range(50)}
     assert len(values) > 10 and all(2 <= v <= 6 for v in values)
+
+
+def _cut_response() -> Any:
+    """An azure-core HTTP 200 response whose body was cut short."""
+    from azure.core.rest import HttpRequest
+
+    class Cut:
+        status_code = 200
+        reason = "OK"
+        headers: dict[str, str] = {}
+        request = HttpRequest("GET", "https://r.example/acr/v1/_catalog")
+
+        def text(self, encoding: str | None = None) -> str:
+            return ""
+
+    return Cut()
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        azure_errors.ServiceRequestError("connect failed"),
+        azure_errors.ServiceResponseError("connection reset"),
+        azure_errors.ServiceRequestTimeoutError("connect timed out"),
+        azure_errors.ServiceResponseTimeoutError("read timed out"),
+        azure_errors.IncompleteReadError(message="peer closed mid-body", response=_cut_response()),
+    ],
+)
+def test_azure_core_transport_faults_are_transient_by_type(exc: BaseException) -> None:
+    """The timeout subclasses and a cut body (whose status is the 200 that was cut) retry."""
+    assert is_transient(exc)
+    wrapped = RuntimeError("while polling")
+    wrapped.__cause__ = exc
+    assert is_transient(wrapped)
+
+
+def test_other_azure_core_errors_stay_permanent() -> None:
+    assert not is_transient(azure_errors.ResourceNotFoundError("gone"))
+    assert not is_transient(azure_errors.ClientAuthenticationError("no"))

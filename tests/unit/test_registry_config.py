@@ -11,6 +11,7 @@ import pytest
 
 from acr_migrate.azure.registry_config import (
     PreflightError,
+    at_registry_scope,
     compare,
     gaps_of,
     preflight,
@@ -138,3 +139,44 @@ def test_compare_finds_each_difference() -> None:
     assert "scope_maps/ci: missing in the target" in diffs
     # A registry's home replication and system scope maps are not ours to create.
     assert not any("westus" in d or "_repositories_pull" in d for d in diffs)
+
+
+def test_only_assignments_on_the_registry_itself_are_kept() -> None:
+    registry = OLD_ID
+    inherited = [
+        {"name": "owner", "properties": {"scope": "/subscriptions/s1"}},
+        {"name": "rg", "properties": {"scope": "/subscriptions/s1/resourceGroups/rg"}},
+        {"name": "pull", "properties": {"scope": registry.upper()}},
+        {"name": "push", "properties": {"scope": registry + "/"}},
+    ]
+    kept = at_registry_scope(inherited, registry)
+    assert [ra["name"] for ra in kept] == ["pull", "push"]
+
+
+def test_a_permission_gap_is_reported_with_an_action() -> None:
+    doc = document()
+    doc["permission_gaps"] = [
+        {
+            "what": "callback of webhook hook",
+            "action": "Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action",
+            "detail": "AuthorizationFailed",
+        }
+    ]
+    gap = next(g for g in gaps_of(doc) if g.what == "callback of webhook hook")
+    assert "getCallbackConfig" in gap.why and gap.action
+
+
+def test_abac_mode_is_mirrored_and_its_assignments_reported() -> None:
+    doc = document()
+    assert registry_body(doc, TARGET)["properties"]["roleAssignmentMode"] == (
+        "LegacyRegistryPermissions"
+    )
+    assert not any("ABAC" in g.what for g in gaps_of(doc))
+    doc["registry"]["properties"]["roleAssignmentMode"] = "AbacRepositoryPermissions"
+    assert registry_body(doc, TARGET)["properties"]["roleAssignmentMode"] == (
+        "AbacRepositoryPermissions"
+    )
+    assert any("ABAC" in g.what and g.action for g in gaps_of(doc))
+    target = copy.deepcopy(doc)
+    target["registry"]["properties"]["roleAssignmentMode"] = "LegacyRegistryPermissions"
+    assert any("roleAssignmentMode" in d for d in compare(doc, target))
