@@ -215,6 +215,7 @@ class Server:
         )
         if database_url:
             self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+        root.mkdir(parents=True, exist_ok=True)
         self.log_path = root / "server.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
