@@ -395,7 +395,7 @@ def main() -> None:
             noops.append({"manifests": size, "what": "export", "seconds": export})
             noops.append({"manifests": size, "what": "first import", "seconds": full})
             print(json.dumps(noops[-2:]), file=sys.stderr, flush=True)
-        for run in range(args.noop_runs):
+        for run in range(args.noop_runs if args.noop else 0):
             for size in args.noop:
                 seconds = cli(["import", "-c", str(configs[size])], env)
                 noops.append({"manifests": size, "what": "no-op import", "seconds": seconds})

@@ -13,7 +13,12 @@ that returns at once. It measures:
 - UI lag: from the flow's end until the server reports every image's task run Completed
   (what a person watching the UI waits for);
 - the same with the global concurrency limit off (the UI knob's own cost);
-- a plain ``ThreadPoolExecutor`` doing the same work (calling the engine), for the ratio.
+- a plain ``ThreadPoolExecutor`` doing the same work (calling the engine), for the ratio;
+- messages the server's in-memory broker dropped (its log's "Subscription queue is full").
+
+The server runs with the settings the project sets where it starts servers (``SERVER_ENV``;
+``--server-settings prefect-defaults`` for Prefect's own defaults). The flow logs at INFO, as
+the product does. Raw results go to ``benchmarks/results/prefect-overhead-<date>.json``.
 
 Not part of ``make test``.
 """
