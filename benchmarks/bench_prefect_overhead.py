@@ -260,6 +260,13 @@ class Server:
         response.raise_for_status()
         return int(response.json())
 
+    def events(self, run_id: str) -> int:
+        """How many events of the flow run the server stored (what the UI's event feed has)."""
+        body = {"filter": {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 1}
+        response = httpx.post(f"{self.url}/events/filter", json=body, timeout=60)
+        response.raise_for_status()
+        return int(response.json()["total"])
+
     def dropped(self) -> int:
         """How many messages the in-memory broker dropped (full subscription queues)."""
         text = self.log_path.read_text(errors="replace")
@@ -308,6 +315,8 @@ def measure(
     result["visible"] = seen
     result["failed"] = server.count(result["run_id"], "FAILED", "CRASHED")
     result["dropped_messages"] = server.dropped() - dropped_before
+    time.sleep(2)  # the event persister flushes every second
+    result["events_stored"] = server.events(result["run_id"])
     return result
 
 
@@ -381,9 +390,9 @@ def main() -> None:
     )
     print(
         "| db | images | global limit | flow ms/image | plain pool ms/image | ratio "
-        "| UI lag after flow s | all visible s | messages dropped |"
+        "| UI lag after flow s | all visible s | broker messages dropped | events stored |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         per = 1000 * r["flow_seconds"] / r["images"]
         plain = 1000 * r["plain_seconds"] / r["images"]
@@ -393,7 +402,8 @@ def main() -> None:
         print(
             f"| {r['db']} | {r['images']:,} | {'on' if r['limit'] else 'off'} | {per:.2f} "
             f"| {plain:.4f} | {per / plain:,.0f}x | {r['lag_seconds']:.1f}{visible} "
-            f"| {r['flow_seconds'] + r['lag_seconds']:.1f} | {r['dropped_messages']} |"
+            f"| {r['flow_seconds'] + r['lag_seconds']:.1f} | {r['dropped_messages']} "
+            f"| {r.get('events_stored', '')} |"
         )
 
 

@@ -210,6 +210,7 @@ def _import_all(
                     "force": options.force,
                     "concurrency": options.concurrency,
                     "limit": limit,
+                    "max_per_second": settings.max_images_per_second,
                 },
             ): item
             for item in items

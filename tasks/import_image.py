@@ -11,7 +11,7 @@ from prefect.runtime import task_run as current_task_run
 
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from tasks.clients import engine_for
-from tasks.limits import slot
+from tasks.limits import pace, slot
 from tasks.retry import retry_if_transient
 
 TASK_NAME = "import-image"
@@ -65,13 +65,17 @@ def import_image(
     force: bool = False,
     concurrency: int = 8,
     limit: str | None = None,
+    max_per_second: float = 0.0,
 ) -> ImportResult:
     """Put ``item`` into the target with its tags; raises when it cannot.
 
     With ``limit``, the copy holds one slot of that Prefect global concurrency limit (the
-    operator's knob in the UI); waiting for a slot does not count as an attempt.
+    operator's knob in the UI); waiting for a slot does not count as an attempt. With
+    ``max_per_second``, the images of this process into this target start at most that often
+    (see ``TaskRunnerSettings.max_images_per_second``).
     """
     attempt = int(current_task_run.run_count or 1)
+    pace(limit or target.name, max_per_second)
     try:
         copier = engine_for(engine, source, target, concurrency)
         if limit:

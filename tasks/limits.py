@@ -244,6 +244,32 @@ class _Slots:
 _slots = _Slots()
 
 
+class _Pacer:
+    """Spaces the starts of a run's images ``1 / rate`` seconds apart, across its threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def wait(self, key: str, rate: float) -> None:
+        if rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(key, now))
+            self._next[key] = at + 1.0 / rate
+        if at > now:
+            time.sleep(at - now)
+
+
+_pacer = _Pacer()
+
+
+def pace(key: str, rate: float) -> None:
+    """Wait for this image's turn: at most ``rate`` images per second per ``key`` (0: no cap)."""
+    _pacer.wait(key, rate)
+
+
 @contextmanager
 def slot(name: str) -> Iterator[None]:
     """Hold one slot of the global concurrency limit ``name`` (waits until one is free)."""
