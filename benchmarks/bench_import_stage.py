@@ -15,7 +15,8 @@ every copy, so each method copies everything. Image sets:
 Per round, in rotating order, each set is copied by
 
 - ``bare``: the oci-copy engine (``acr_migrate.connect.open_engine``) in a ``ThreadPoolExecutor``
-  as wide as the import flow's thread runner;
+  of ``concurrency`` (8) threads: as many copies at once as the import stage, whose global limit
+  has that many slots;
 - ``skopeo``: ``skopeo sync --all`` of the same images (from a YAML source list);
 - ``import stage``: ``flows.target_import._import_all`` in a flow on the warm server (one task
   run per image, the global concurrency limit, the progress artifact): the stage of
@@ -94,13 +95,13 @@ def _items(spec: dict[str, Any]) -> list[Any]:
 def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     from acr_migrate.connect import open_engine
     from acr_migrate.models import ImportStatus
-    from flows.runners import TaskRunnerSettings
 
     source, target = _endpoints(spec)
     items = _items(spec)
     engine = open_engine("oci-copy", source, target, concurrency=CONCURRENCY)
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=TaskRunnerSettings().in_flight(CONCURRENCY)) as pool:
+    # As many copies at once as the import stage runs: its global limit has CONCURRENCY slots.
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         results = list(pool.map(lambda i: engine.import_image(i), items))
     seconds = time.perf_counter() - start
     engine.close()
