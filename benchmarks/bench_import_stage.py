@@ -109,6 +109,15 @@ def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def child_prefect_nolimit(spec: dict[str, Any]) -> dict[str, Any]:
+    """The import stage without the global concurrency limit (what the knob itself costs)."""
+    import flows.target_import as target_import
+
+    target_import.limit_name = lambda t: None  # type: ignore[assignment,return-value]
+    target_import.ensure_limit = lambda name, default: 0  # type: ignore[assignment]
+    return child_prefect(spec)
+
+
 def child_prefect(spec: dict[str, Any]) -> dict[str, Any]:
     from prefect import flow
 
@@ -294,12 +303,23 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=["big", "small"], choices=["big", "small"])
     parser.add_argument("--noop", nargs="*", type=int, default=[50, 1000], choices=[50, 1000])
     parser.add_argument("--noop-runs", type=int, default=5)
-    parser.add_argument("--child", choices=["bare", "prefect"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--without-limit",
+        action="store_true",
+        help="also the import stage without the global concurrency limit",
+    )
+    parser.add_argument(
+        "--child", choices=["bare", "prefect", "prefect-nolimit"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         spec = json.loads(Path(args.spec).read_text())
-        run = child_bare if args.child == "bare" else child_prefect
+        run = {
+            "bare": child_bare,
+            "prefect": child_prefect,
+            "prefect-nolimit": child_prefect_nolimit,
+        }[args.child]
         print(json.dumps(run(spec)))
         return
 
@@ -340,10 +360,12 @@ def main() -> None:
 
         copies: list[dict[str, Any]] = []
         methods = ["bare", "skopeo", "import stage"]
+        methods += ["import stage, no limit"] if args.without_limit else []
         for round_ in range(args.rounds):
             for name in args.sets:
                 info, images = sources[name]
-                order = methods[round_ % 3 :] + methods[: round_ % 3]
+                turn = round_ % len(methods)
+                order = methods[turn:] + methods[:turn]
                 for method in order:
                     target = registries.start()
                     spec = {
@@ -360,8 +382,10 @@ def main() -> None:
                             result = run_child("bare", spec, env)
                         elif method == "skopeo":
                             result = run_skopeo(spec, certs_dir, password)
-                        else:
+                        elif method == "import stage":
                             result = run_child("prefect", spec, env)
+                        else:
+                            result = run_child("prefect-nolimit", spec, env)
                     finally:
                         Registries.stop(target)
                     copies.append({"round": round_, "set": name, "method": method, **result})
@@ -435,17 +459,23 @@ def report(record: dict[str, Any]) -> None:
         "| skopeo / bare |"
     )
     print("|---|---:|---:|---:|---:|---:|")
+    notes: list[str] = []
     for name in dict.fromkeys(r["set"] for r in record.get("copies", [])):
         rows = [r for r in record["copies"] if r["set"] == name]
         bare = median([r for r in rows if r["method"] == "bare"])
         skopeo = median([r for r in rows if r["method"] == "skopeo"])
         stage = median([r for r in rows if r["method"] == "import stage"])
+        free = [r for r in rows if r["method"] == "import stage, no limit"]
+        if free:
+            notes.append(f"import stage without the global limit ({name}): {median(free):.2f} s")
         count, _, size = SETS[name]
         label = f"{count} ({name}, ~{count * size / 1e6:.0f} MB)"
         print(
             f"| {label} | {bare:.2f} | {skopeo:.2f} | {stage:.2f} | {stage / bare:.2f}x "
             f"| {skopeo / bare:.2f}x |"
         )
+    for note in notes:
+        print(f"\n{note}")
     noop = record.get("noop", [])
     if noop:
         print("\n| what | median s | runs |")
