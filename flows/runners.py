@@ -20,8 +20,9 @@ RUNNER_ENV = "ACR_MIGRATE_TASK_RUNNER"
 DASK_ADDRESS_ENV = "ACR_MIGRATE_DASK_ADDRESS"
 #: Most threads one run uses, whatever the concurrency: the global limit is the real knob.
 MAX_THREADS = 256
-#: Images started per second by one run: about what a Prefect server on SQLite records on 2 CPUs
-#: (``benchmarks/bench_prefect_overhead.py``; at ~100 per second it dropped events).
+#: Images started per second by one run (``benchmarks/bench_prefect_overhead.py``, 2 CPUs): at
+#: this rate PostgreSQL recorded everything; SQLite recorded every task run but, loaded, lost
+#: part of the event feed; at ~100 per second it lost more.
 DEFAULT_IMAGES_PER_SECOND = 40.0
 
 
