@@ -13,7 +13,12 @@ that returns at once. It measures:
 - UI lag: from the flow's end until the server reports every image's task run Completed
   (what a person watching the UI waits for);
 - the same with the global concurrency limit off (the UI knob's own cost);
-- a plain ``ThreadPoolExecutor`` doing the same work (calling the engine), for the ratio.
+- a plain ``ThreadPoolExecutor`` doing the same work (calling the engine), for the ratio;
+- messages the server's in-memory broker dropped (its log's "Subscription queue is full").
+
+The server runs with the settings the project sets where it starts servers (``SERVER_ENV``;
+``--server-settings prefect-defaults`` for Prefect's own defaults). The flow logs at INFO, as
+the product does. Raw results go to ``benchmarks/results/prefect-overhead-<date>.json``.
 
 Not part of ``make test``.
 """
@@ -38,6 +43,19 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: Server settings the project sets where it starts Prefect servers (sandbox, compose): batch
+#: the task run recorder's and the event persister's writes. With Prefect's defaults the
+#: recorder writes one task-run event per transaction, falls behind, and the in-memory broker's
+#: subscription queue (10,000 messages) overflows and drops task-run states for good (server
+#: log: "Subscription queue is full, dropping message").
+SERVER_ENV = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
 
 
 # --- the child: run the flow against PREFECT_API_URL ---------------------------------------
@@ -186,19 +204,25 @@ class Postgres:
 
 
 class Server:
-    def __init__(self, root: Path, database_url: str | None):
+    def __init__(self, root: Path, database_url: str | None, settings: dict[str, str]):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
-            "PREFECT_HOME": str(root / "prefect"),
-            "PREFECT_API_URL": self.url,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-        }
+        self.env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+            | {
+                "PREFECT_HOME": str(root / "prefect"),
+                "PREFECT_API_URL": self.url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "DO_NOT_TRACK": "1",
+                "PREFECT_LOGGING_LEVEL": "WARNING",
+            }
+            | settings
+        )
         if database_url:
             self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
-        self.log = open(root / "server.log", "wb")  # noqa: SIM115
+        root.mkdir(parents=True, exist_ok=True)
+        self.log_path = root / "server.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -236,6 +260,18 @@ class Server:
         response.raise_for_status()
         return int(response.json())
 
+    def events(self, run_id: str) -> int:
+        """How many events of the flow run the server stored (what the UI's event feed has)."""
+        body = {"filter": {"any_resource": {"id": [f"prefect.flow-run.{run_id}"]}}, "limit": 1}
+        response = httpx.post(f"{self.url}/events/filter", json=body, timeout=60)
+        response.raise_for_status()
+        return int(response.json()["total"])
+
+    def dropped(self) -> int:
+        """How many messages the in-memory broker dropped (full subscription queues)."""
+        text = self.log_path.read_text(errors="replace")
+        return text.count("Subscription queue is full")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -244,7 +280,10 @@ class Server:
             self.proc.kill()
 
 
-def measure(server: Server, images: int, concurrency: int, limit: bool) -> dict[str, Any]:
+def measure(
+    server: Server, images: int, concurrency: int, limit: bool, wait: float
+) -> dict[str, Any]:
+    dropped_before = server.dropped()
     out = subprocess.run(
         [
             sys.executable,
@@ -257,7 +296,8 @@ def measure(server: Server, images: int, concurrency: int, limit: bool) -> dict[
             "--limit",
             "on" if limit else "off",
         ],
-        env=server.env,
+        # The flow logs as the product does (INFO): only the server is kept quiet.
+        env={k: v for k, v in server.env.items() if k != "PREFECT_LOGGING_LEVEL"},
         capture_output=True,
         text=True,
         check=False,
@@ -266,7 +306,7 @@ def measure(server: Server, images: int, concurrency: int, limit: bool) -> dict[
         raise SystemExit(f"child failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     flow_end = time.perf_counter()
-    deadline = flow_end + 900
+    deadline = flow_end + wait
     while (seen := server.count(result["run_id"], "COMPLETED", "FAILED", "CRASHED")) < images:
         if time.perf_counter() > deadline:
             break
@@ -274,6 +314,9 @@ def measure(server: Server, images: int, concurrency: int, limit: bool) -> dict[
     result["lag_seconds"] = time.perf_counter() - flow_end
     result["visible"] = seen
     result["failed"] = server.count(result["run_id"], "FAILED", "CRASHED")
+    result["dropped_messages"] = server.dropped() - dropped_before
+    time.sleep(2)  # the event persister flushes every second
+    result["events_stored"] = server.events(result["run_id"])
     return result
 
 
@@ -283,6 +326,13 @@ def main() -> None:
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--limit", choices=["on", "off", "both"], default="both")
+    parser.add_argument(
+        "--server-settings",
+        choices=["project", "prefect-defaults"],
+        default="project",
+        help="project: SERVER_ENV (what the sandbox and compose set); prefect-defaults: none",
+    )
+    parser.add_argument("--wait", type=float, default=900, help="longest wait for the UI, s")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -290,17 +340,26 @@ def main() -> None:
         return
 
     rows = []
+    settings = SERVER_ENV if args.server_settings == "project" else {}
     limits = {"on": [True], "off": [False], "both": [True, False]}[args.limit]
     for db in args.db:
         root = Path(tempfile.mkdtemp(prefix=f"bench-prefect-{db}-"))
         pg = Postgres(root) if db == "postgres" else None
         url = pg.start() if pg else None
-        server = Server(root, url)
+        server = Server(root, url, settings)
         try:
             for images in args.images:
                 for limit in limits:
-                    r = measure(server, images, args.concurrency, limit)
-                    rows.append({"db": db, "images": images, "limit": limit, **r})
+                    r = measure(server, images, args.concurrency, limit, args.wait)
+                    rows.append(
+                        {
+                            "db": db,
+                            "images": images,
+                            "limit": limit,
+                            "server_settings": args.server_settings,
+                            **r,
+                        }
+                    )
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         finally:
             server.stop()
@@ -308,15 +367,32 @@ def main() -> None:
                 pg.stop()
             shutil.rmtree(root, ignore_errors=True)
 
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = RESULTS / f"prefect-overhead-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "date": stamp,
+                "machine": machine(),
+                "server_settings": settings,
+                "concurrency": args.concurrency,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nraw results: {out.relative_to(REPO)}")
     print(
         f"\nconcurrency {args.concurrency} (threads {2 * args.concurrency}), instant engine, "
         f"{os.cpu_count()} CPUs\n"
     )
     print(
         "| db | images | global limit | flow ms/image | plain pool ms/image | ratio "
-        "| UI lag after flow s | all visible s |"
+        "| UI lag after flow s | all visible s | broker messages dropped | events stored |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         per = 1000 * r["flow_seconds"] / r["images"]
         plain = 1000 * r["plain_seconds"] / r["images"]
@@ -326,8 +402,23 @@ def main() -> None:
         print(
             f"| {r['db']} | {r['images']:,} | {'on' if r['limit'] else 'off'} | {per:.2f} "
             f"| {plain:.4f} | {per / plain:,.0f}x | {r['lag_seconds']:.1f}{visible} "
-            f"| {r['flow_seconds'] + r['lag_seconds']:.1f} |"
+            f"| {r['flow_seconds'] + r['lag_seconds']:.1f} | {r['dropped_messages']} "
+            f"| {r.get('events_stored', '')} |"
         )
+
+
+def machine() -> str:
+    """CPU model, count and load, for the results file."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs {model}; load average {load}"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ RUNNER_ENV = "ACR_MIGRATE_TASK_RUNNER"
 DASK_ADDRESS_ENV = "ACR_MIGRATE_DASK_ADDRESS"
 #: Most threads one run uses, whatever the concurrency: the global limit is the real knob.
 MAX_THREADS = 256
+#: Images started per second by one run (``benchmarks/bench_prefect_overhead.py``, 2 CPUs): at
+#: this rate PostgreSQL recorded everything; SQLite recorded every task run but, loaded, lost
+#: part of the event feed; at ~100 per second it lost more.
+DEFAULT_IMAGES_PER_SECOND = 40.0
 
 
 class RunnerKind(StrEnum):
@@ -48,6 +52,16 @@ class TaskRunnerSettings(BaseModel):
         le=8.0,
         description="Images in flight per run = concurrency x headroom, so raising the global "
         "limit in the UI takes effect during the run",
+    )
+
+    max_images_per_second: float = Field(
+        default=DEFAULT_IMAGES_PER_SECOND,
+        ge=0.0,
+        le=10_000.0,
+        description="Most images one run starts per second (0: no cap). Each image is three "
+        "task-run events for the Prefect server; above what the server records, its in-memory "
+        "broker drops them and the UI never shows those task runs. Real imports take seconds "
+        "each and stay far below the cap",
     )
 
     def resolved_kind(self) -> RunnerKind:

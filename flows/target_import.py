@@ -211,6 +211,8 @@ def _import_all(
         len(items),
         f"Images finished of {len(items)} into {target.name}",
     )
+    if not items:  # no runner to start (a Dask runner would start a cluster for nothing)
+        return results
     with make_task_runner(settings, options.concurrency) as runner:
         futures: dict[Any, ImportItem] = {
             runner.submit(
@@ -223,6 +225,7 @@ def _import_all(
                     "force": options.force,
                     "concurrency": options.concurrency,
                     "limit": limit,
+                    "max_per_second": settings.max_images_per_second,
                 },
             ): item
             for item in items

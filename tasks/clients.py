@@ -8,7 +8,17 @@ from acr_migrate.connect import open_engine, open_inventory
 from acr_migrate.engines.base import Engine
 from acr_migrate.inventory.base import Inventory
 from acr_migrate.models import RegistryEndpoint
-from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
+
+
+def _azure_identities(*endpoints: RegistryEndpoint) -> None:
+    """Register the block secret source before an Azure identity is used.
+
+    Imported only then: it loads the Azure identity SDK (~0.5 s), which a run between plain
+    OCI registries never needs.
+    """
+    if any(e.azure is not None for e in endpoints):
+        from tasks import credentials as _credentials  # noqa: F401 - registers the source
+
 
 _lock = threading.Lock()
 _engines: dict[tuple[str, RegistryEndpoint, RegistryEndpoint], Engine] = {}
@@ -21,12 +31,14 @@ def engine_for(
     key = (name, source, target)
     with _lock:
         if key not in _engines:
+            _azure_identities(source, target)
             _engines[key] = open_engine(name, source, target, concurrency=concurrency)
         return _engines[key]
 
 
 def inventory_for(endpoint: RegistryEndpoint) -> Inventory:
     """A fresh inventory (inventories are used once per flow run)."""
+    _azure_identities(endpoint)
     return open_inventory(endpoint)
 
 
