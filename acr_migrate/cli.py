@@ -21,7 +21,7 @@ from rich.table import Table
 from acr_migrate.errors import MigrationError
 from acr_migrate.models import ConfigError
 from acr_migrate.preflight import problems_of
-from acr_migrate.settings import MigrationConfig, load_config
+from acr_migrate.settings import PREFECT_SERVER_SETTINGS, MigrationConfig, load_config
 
 DEFAULT_CONFIG = Path(".sandbox/acr-migrate.toml")
 ENTRYPOINTS = {
@@ -94,6 +94,8 @@ def _connect(cfg: MigrationConfig) -> str | None:
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", TEMPORARY_SERVER_STARTUP_SECONDS
     )
+    for key, value in PREFECT_SERVER_SETTINGS.items():  # the temporary server inherits them
+        os.environ.setdefault(key, value)
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     first = not (home / "prefect.db").exists()
     console.print(

@@ -73,6 +73,19 @@ class ImportOptions(BaseModel):
             raise ConfigError(str(exc)) from None
 
 
+#: Settings for every Prefect server the project starts (the sandbox's, a CLI's temporary one,
+#: the compose file's, the benchmarks'): task-run states and events are written in batches.
+#: One transaction per event falls behind thousands of images, and the server's broker then
+#: drops states for good (README, "Prefect's own cost per image"). Whole seconds only: the
+#: recorder truncates the interval.
+PREFECT_SERVER_SETTINGS = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
 class PrefectSettings(BaseModel):
     """Which Prefect server the CLI's runs go to (``PREFECT_API_URL`` wins when set)."""
 

@@ -43,6 +43,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from acr_migrate.settings import PREFECT_SERVER_SETTINGS  # noqa: E402 - after the path
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: Server settings the project sets where it starts Prefect servers (sandbox, compose): batch
@@ -50,12 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: recorder writes one task-run event per transaction, falls behind, and the in-memory broker's
 #: subscription queue (10,000 messages) overflows and drops task-run states for good (server
 #: log: "Subscription queue is full, dropping message").
-SERVER_ENV = {
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
-}
+SERVER_ENV = dict(PREFECT_SERVER_SETTINGS)
 
 
 # --- the child: run the flow against PREFECT_API_URL ---------------------------------------

@@ -116,7 +116,9 @@ def target_import(
     results_url = validation_url = ""
     run = str(flow_run.id or "local")[:8]
     if not options.dry_run:
-        validation = validate_rows(rows, read_target(target, rows), image_filter)
+        # Nothing was written: the target read for the plan is still the target.
+        after = read_target(target, rows) if results else target_state
+        validation = validate_rows(rows, after, image_filter)
         results_url = upload_report(storage, location, f"results-{run}.csv", results_csv(results))
         validation_url = upload_report(
             storage, location, f"validation-{run}.csv", validation_csv(validation)

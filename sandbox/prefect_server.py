@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from acr_migrate.settings import PREFECT_SERVER_SETTINGS
 from sandbox._process import (
     SandboxError,
     free_port,
@@ -126,6 +127,7 @@ def server_up(root: Path, port: int | None = None) -> str:
         PREFECT_SERVER_API_HOST=HOST,
         PREFECT_SERVER_API_PORT=str(chosen),
         PREFECT_UI_API_URL=url,
+        **PREFECT_SERVER_SETTINGS,
     )
     argv = [*PREFECT, "server", "start", "--host", HOST, "--port", str(chosen)]
     if first:

@@ -73,6 +73,14 @@ def test_each_tenant_worker_holds_only_its_tenants_secrets(demo_sandbox: DemoSan
         assert env["PREFECT_API_URL"] == demo_sandbox.api_url
 
 
+def test_the_sandbox_server_batches_its_writes(demo_sandbox: DemoSandbox) -> None:
+    from acr_migrate.settings import PREFECT_SERVER_SETTINGS
+
+    pids = prefect_server.read_pids(demo_sandbox.root, prefect_server.PIDS_NAME)
+    env = _environ(int(pids[prefect_server.SERVER]["pid"]))
+    assert PREFECT_SERVER_SETTINGS.items() <= env.items()
+
+
 def test_demo_migrates_through_deployments_and_shows_each_image(
     demo_sandbox: DemoSandbox, output_dir: Path
 ) -> None:
