@@ -209,9 +209,7 @@ def _read(data: bytes, metadata: Mapping[str, str] | None) -> list[ImageRow]:
     if not data.strip():
         raise ManifestError("the file is empty (not even a header)")
     text = _decode(data)
-    records = _records(text)
-    _check_header(tuple(records[0]) if records else ())
-    rows = [_parse_row(number, cells) for number, cells in enumerate(records[1:], start=1)]
+    rows = [_parse_row(number, cells) for number, cells in enumerate(_records(text), start=1)]
     if metadata is not None:
         lowered = {k.lower(): v for k, v in metadata.items()}
         if lowered["row_count"] != str(len(rows)):
@@ -237,7 +235,9 @@ def _decode(data: bytes) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise ManifestError("is UTF-16 (byte order mark), not UTF-8; export it as UTF-8") from None
+            raise ManifestError(
+                "is UTF-16 (byte order mark), not UTF-8; export it as UTF-8"
+            ) from None
         row, column = _locate(data, exc.start)
         raise ManifestError(
             f"byte {exc.start} (0x{data[exc.start]:02x}) is not UTF-8", row=row, column=column
@@ -258,17 +258,20 @@ def _locate(data: bytes, offset: int) -> tuple[int | None, str | None]:
 
 
 def _records(text: str) -> list[list[str]]:
-    """The cells of every record; the header is the first."""
+    """The cells of every record after the header, which is checked first."""
     for number, line in enumerate(text.splitlines(), start=1):
         if len(line) > MAX_LINE:
+            cells = line.split(",")
+            widest = max(range(len(cells)), key=lambda i: len(cells[i]))
             raise ManifestError(
                 f"line {number} is {len(line)} characters long, more than {MAX_LINE}",
                 row=number - 1 if number > 1 else None,
+                column=COLUMNS[widest] if number > 1 and widest < len(COLUMNS) else None,
             )
-    records: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[list[str]] = []
+    row = 0  # the record being read (0 is the header)
     while True:
-        row = len(records)  # the record being read (0 is the header)
         try:
             cells = next(reader)
         except StopIteration:
@@ -277,16 +280,27 @@ def _records(text: str) -> list[list[str]]:
             raise ManifestError(
                 f"CSV cannot be parsed: {exc}", row=row if row > 0 else None
             ) from None
-        if row > 0 and not cells:
+        if row == 0:
+            _check_header(tuple(cells))
+        elif not cells:
             raise ManifestError(f"is blank (line {reader.line_num})", row=row)
-        if row > 0 and len(cells) != len(COLUMNS):
+        elif len(cells) != len(COLUMNS):
             raise ManifestError(
                 f"has {len(cells)} fields, the header has {len(COLUMNS)} "
                 "(a truncated line, or a comma outside quotes)",
                 row=row,
             )
-        records.append(cells)
+        else:
+            records.append(cells)
+        row += 1
+    if row == 0:
+        _check_header(())
     return records
+
+
+def _show(value: str, limit: int = 80) -> str:
+    """``repr`` of a cell, shortened: errors quote the input, never all of a huge cell."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} chars)"
 
 
 def _check_header(header: tuple[str, ...]) -> None:
@@ -302,8 +316,10 @@ def _check_header(header: tuple[str, ...]) -> None:
         detail.append(f"unexpected {', '.join(extra)}")
     if repeated:
         detail.append(f"repeated {', '.join(repeated)}")
-    column = (missing or extra or repeated or [None])[0]
-    if not detail:
+    named = missing or extra or repeated
+    if named:
+        column = named[0]
+    else:
         column = next(c for c, h in zip(COLUMNS, header, strict=True) if c != h)
         detail.append(f"columns are out of order, {column!r} is not in its place")
     raise ManifestError(f"header must be {','.join(COLUMNS)} ({'; '.join(detail)})", column=column)
@@ -320,23 +336,25 @@ def _parse_row(number: int, cells: list[str]) -> ImageRow:
         if value.startswith(_FORMULA_START) and not _NUMBER_RE.match(value):
             raise fail(
                 column,
-                f"{value[:40]!r} starts with {value[0]!r}: a spreadsheet formula "
+                f"{_show(value, 40)} starts with {value[0]!r}: a spreadsheet formula "
                 "(CSV injection) is never a valid value",
             )
 
     if not cell["source_registry"]:
         raise fail("source_registry", "is empty")
     if not is_repository(cell["repository"]):
-        raise fail("repository", f"{cell['repository']!r} is not a valid repository name")
+        raise fail("repository", f"{_show(cell['repository'])} is not a valid repository name")
     if cell["tag"] and not is_tag(cell["tag"]):
-        raise fail("tag", f"{cell['tag']!r} is not a valid tag")
+        raise fail("tag", f"{_show(cell['tag'])} is not a valid tag")
     if not is_digest(cell["digest"]):
-        raise fail("digest", f"{cell['digest']!r} is not sha256: followed by 64 hex characters")
+        raise fail(
+            "digest", f"{_show(cell['digest'])} is not sha256: followed by 64 hex characters"
+        )
     if cell["media_type"] not in MANIFEST_TYPES:
-        raise fail("media_type", f"{cell['media_type']!r} is not a manifest media type")
+        raise fail("media_type", f"{_show(cell['media_type'])} is not a manifest media type")
     size = cell["size_bytes"]
     if not size.isdigit():
-        raise fail("size_bytes", f"{size!r} is not a non-negative whole number")
+        raise fail("size_bytes", f"{_show(size)} is not a non-negative whole number")
     stamps: dict[str, datetime | None] = {}
     for column in ("created_at", "updated_at"):
         value = cell[column]
@@ -344,16 +362,16 @@ def _parse_row(number: int, cells: list[str]) -> ImageRow:
             stamps[column] = None
             continue
         if not _TIMESTAMP_RE.match(value):
-            raise fail(column, f"{value!r} is not an ISO 8601 UTC timestamp")
+            raise fail(column, f"{_show(value)} is not an ISO 8601 UTC timestamp")
         try:
             stamps[column] = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise fail(column, f"{value!r} is not a valid date and time") from None
+            raise fail(column, f"{_show(value)} is not a valid date and time") from None
     platforms = cell["platforms"]
     if platforms:
         for platform in platforms.split(";"):
             if not _PLATFORM_RE.match(platform):
-                raise fail("platforms", f"{platform!r} is not os/arch[/variant]")
+                raise fail("platforms", f"{_show(platform)} is not os/arch[/variant]")
     return ImageRow(
         source_registry=cell["source_registry"],
         repository=cell["repository"],
@@ -375,16 +393,16 @@ def _check_duplicates(rows: list[ImageRow]) -> None:
         if row.tag:
             key = (row.repository, row.tag)
             if key in tagged:
-                first, digest = tagged[key]
+                earlier, digest = tagged[key]
                 if digest != row.digest:
                     raise ManifestError(
-                        f"{row.repository}:{row.tag} has two digests: {digest} at row {first} "
+                        f"{row.repository}:{row.tag} has two digests: {digest} at row {earlier} "
                         f"and {row.digest} here",
                         row=number,
                         column="digest",
                     )
                 raise ManifestError(
-                    f"{row.repository}:{row.tag} is listed again (first at row {first})",
+                    f"{row.repository}:{row.tag} is listed again (first at row {earlier})",
                     row=number,
                     column="tag",
                 )
