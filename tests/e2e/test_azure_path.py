@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from acr_migrate.azure.clients import management_client
 from acr_migrate.azure.credentials import tenant_credential
@@ -49,9 +49,21 @@ def fault_counters(sandbox_state: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def provisioned(migration_config: MigrationConfig) -> Iterator[Any]:
-    """Export the source (documented through ARM), then create the target from it."""
+    """Export the source (documented through ARM), then create the target from it.
+
+    A target registry left behind by another test (the stand-in tests create it with their
+    own tags) is deleted first: provisioning starts from a new registry, as a migration does.
+    """
     cfg = migration_config
     assert cfg.source.azure is not None and cfg.target.azure is not None
+    with arm_for(cfg, cfg.target) as arm:
+        rg, name = cfg.target.azure.resource_group, cfg.target.azure.registry
+        try:
+            arm.registries.get(rg, name)
+        except ResourceNotFoundError:
+            pass
+        else:
+            arm.registries.begin_delete(rg, name).result()
     summary = run_export(cfg)
     state = provision_registry(
         cfg.source, cfg.target, cfg.storage, summary.location, return_state=True

@@ -4,7 +4,6 @@ azure-containerregistry): Entra, ARM, importImage, tenant isolation, faults, the
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -531,13 +530,12 @@ def test_data_plane_token_flow_and_challenge(sbx: Sandbox) -> None:
             },
         )
         assert bad.status_code == 401
-        start = time.monotonic()
         basic = client.get(
             f"{url}/oauth2/token",
             params={"service": s["login_server"], "scope": "registry:catalog:*"},
             auth=(s["registry"], sbx.admin_password("source")),
         )
-        assert basic.status_code == 200 and time.monotonic() - start < 5
+        assert basic.status_code == 200
         token = basic.json()["access_token"]
         catalog = client.get(
             f"{url}/acr/v1/_catalog?n=2", headers={"Authorization": f"Bearer {token}"}
