@@ -2,7 +2,11 @@
 
 The manifest is the contract between the source-tenant export and the target-tenant import.
 Reading checks the blob metadata (schema version, row count, sha256 of the bytes) and every
-cell; the first problem is raised as one :class:`ManifestError` naming the row and column.
+cell; the first problem is raised as one :class:`ManifestError` naming the blob, the row and
+the column. Writing goes through pandas; reading uses the ``csv`` module, which gives exact
+record numbers and field counts for those errors. Accepted as harmless: a UTF-8 byte order
+mark, CRLF line ends, a header-only file (an empty registry). Refused: anything else, including
+cells a spreadsheet would run as a formula (CSV injection) and lines over 64 KiB.
 """
 
 from __future__ import annotations
