@@ -20,9 +20,12 @@ from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.import_engine import AcrImportEngine
 from acr_migrate.azure.registry_config import compare, document_registry
 from acr_migrate.models import ImportItem
+from acr_migrate.oci.client import RegistryClient
 from acr_migrate.settings import MigrationConfig
+from acr_migrate.storage import BlobStore
 from flows.provision import provision_registry
 from sandbox.oci_push import build_image, make_layer, push_image
+from sandbox.seed import SeedSummary
 from tests.helpers import push_endpoint, run_export, run_import, task_runs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -121,14 +124,21 @@ def test_tenants_are_isolated(migration_config: MigrationConfig, provisioned: An
 
 
 def test_acr_import_across_tenants_then_nothing_twice(
-    migration_config: MigrationConfig, provisioned: Any
+    migration_config: MigrationConfig, provisioned: Any, seed_summary: SeedSummary
 ) -> None:
     cfg = migration_config
     summary, _ = provisioned
     assert cfg.migration.engine.value == "acr-import"
+    # Other tests (the oci-copy path) may already have copied the seeded catalogue: start clean.
+    rows = BlobStore(cfg.storage).read_manifest(summary.location.blob)
+    seeded = set(seed_summary.repositories)
+    unique = sorted({(r.repository, r.digest) for r in rows if r.repository in seeded})
+    with RegistryClient(cfg.target) as target:
+        for repository, digest in unique:
+            target.delete_manifest(repository, digest)
     state, result = run_import(cfg, summary.location)
     assert state.is_completed(), state.message
-    assert result.results["imported"] == result.plan["import"] >= 20
+    assert result.results["imported"] == result.plan["import"] >= len(unique) >= 20
     assert result.validation["missing"] == result.validation["mismatch"] == 0
     state, again = run_import(cfg, summary.location)
     assert state.is_completed() and again.plan["import"] == 0
