@@ -116,3 +116,6 @@ def test_a_wrong_digest_landing_under_the_tag_fails_the_image(
         head = target.head_manifest(repo, "v1")
         assert head is not None and head.digest == decoy.digest
         assert target.head_manifest(repo, image.digest) is not None
+        # Leave no conflicting tag behind for tests that import the whole source.
+        for digest in (decoy.digest, image.digest):
+            target.delete_manifest(repo, digest)
