@@ -16,7 +16,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from pydantic import BaseModel, ConfigDict, Field
 
-from acr_migrate.models import ConfigError
+from acr_migrate.manifest import METADATA_KEYS, is_export_timestamp, read_manifest
+from acr_migrate.models import ConfigError, ImageRow
 
 MANIFEST_NAME = "manifest.csv"
 REGISTRY_NAME = "registry.json"
@@ -121,6 +122,15 @@ class BlobStore:
         data = downloader.readall()
         return data, dict(downloader.properties.metadata or {})
 
+    def read_manifest(self, blob: str) -> list[ImageRow]:
+        """The verified rows of a manifest blob: metadata, sha256, row count and every cell.
+
+        A problem is one :class:`~acr_migrate.manifest.ManifestError` naming
+        ``<container>/<blob>``, the row and the column.
+        """
+        data, metadata = self.get(blob)
+        return read_manifest(data, metadata, blob=f"{self.settings.container}/{blob}")
+
     def upload_export(
         self,
         source_name: str,
@@ -137,18 +147,45 @@ class BlobStore:
         return ManifestLocation(container=self.settings.container, blob=f"{folder}/{MANIFEST_NAME}")
 
     def latest_manifest(self, source_name: str) -> ManifestLocation:
-        """The newest export of ``source_name`` (export ids sort by time)."""
+        """The newest export of ``source_name`` by its own ``exported_at`` metadata.
+
+        Only ``manifest.csv`` blobs carrying the export's metadata count: a folder copied or
+        renamed by hand (``corrupt-...``) never becomes the latest because of its name.
+        Ties fall to the blob name.
+        """
         prefix = f"{safe_name(source_name)}/"
+        where = f"{self.settings.container}/{prefix}"
         try:
-            names = [
-                b.name
-                for b in self.container.list_blobs(name_starts_with=prefix)
+            blobs = [
+                b
+                for b in self.container.list_blobs(name_starts_with=prefix, include=["metadata"])
                 if b.name.endswith(f"/{MANIFEST_NAME}")
             ]
         except ResourceNotFoundError:  # the container itself: nothing was ever exported
-            names = []
-        if not names:
+            blobs = []
+        if not blobs:
+            raise ConfigError(f"storage: no manifest under {where} (run the export)")
+        dated: list[tuple[datetime, str]] = []
+        for blob in blobs:
+            stamp = export_time(blob.metadata or {})
+            if stamp is not None:
+                dated.append((stamp, blob.name))
+        if not dated:
+            names = ", ".join(sorted(b.name for b in blobs)[:5])
             raise ConfigError(
-                f"storage: no manifest under {self.settings.container}/{prefix} (run the export)"
+                f"storage: no manifest under {where} carries export metadata "
+                f"({', '.join(METADATA_KEYS)}); found only {names}. Run the export, or name "
+                "the manifest blob explicitly"
             )
-        return ManifestLocation(container=self.settings.container, blob=max(names))
+        return ManifestLocation(container=self.settings.container, blob=max(dated)[1])
+
+
+def export_time(metadata: dict[str, str]) -> datetime | None:
+    """``exported_at`` of blob metadata written by the export; None when it is not one."""
+    lowered = {k.lower(): v for k, v in metadata.items()}
+    if any(k not in lowered for k in METADATA_KEYS):
+        return None
+    stamp = lowered["exported_at"]
+    if not is_export_timestamp(stamp):
+        return None
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

@@ -7,7 +7,6 @@ import json
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from acr_migrate.manifest import read_manifest
 from acr_migrate.models import ImageRow
 from acr_migrate.storage import REGISTRY_NAME, BlobStore, ManifestLocation, StorageSettings
 
@@ -30,8 +29,7 @@ def publish_manifest(
 @task(name="fetch-manifest", cache_policy=NO_CACHE)
 def fetch_manifest(storage: StorageSettings, location: ManifestLocation) -> list[ImageRow]:
     """Download and verify the manifest (metadata, sha256, row count, every cell)."""
-    data, metadata = BlobStore(storage).get(location.blob)
-    return read_manifest(data, metadata)
+    return BlobStore(storage).read_manifest(location.blob)
 
 
 @task(name="latest-manifest", cache_policy=NO_CACHE)
@@ -70,5 +68,4 @@ def previous_manifest(
         location = store.latest_manifest(source_name)
     except ConfigError:
         return None, []
-    data, metadata = store.get(location.blob)
-    return location, read_manifest(data, metadata)
+    return location, store.read_manifest(location.blob)

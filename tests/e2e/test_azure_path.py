@@ -13,16 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from acr_migrate.azure.clients import management_client
 from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.import_engine import AcrImportEngine
 from acr_migrate.azure.registry_config import compare, document_registry
 from acr_migrate.models import ImportItem
+from acr_migrate.oci.client import RegistryClient
 from acr_migrate.settings import MigrationConfig
+from acr_migrate.storage import BlobStore
 from flows.provision import provision_registry
 from sandbox.oci_push import build_image, make_layer, push_image
+from sandbox.seed import SeedSummary
 from tests.helpers import push_endpoint, run_export, run_import, task_runs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -48,11 +51,25 @@ def fault_counters(sandbox_state: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def provisioned(migration_config: MigrationConfig) -> Iterator[Any]:
-    """Export the source (documented through ARM), then create the target from it."""
+def provisioned(migration_config: MigrationConfig, seed_summary: SeedSummary) -> Iterator[Any]:
+    """Export the source (documented through ARM), then create the target from it.
+
+    A target registry left behind by another test (the stand-in tests create it with their
+    own tags) is deleted first: provisioning starts from a new registry, as a migration does.
+    """
     cfg = migration_config
     assert cfg.source.azure is not None and cfg.target.azure is not None
-    summary = run_export(cfg)
+    with arm_for(cfg, cfg.target) as arm:
+        rg, name = cfg.target.azure.resource_group, cfg.target.azure.registry
+        try:
+            arm.registries.get(rg, name)
+        except ResourceNotFoundError:
+            pass
+        else:
+            arm.registries.begin_delete(rg, name).result()
+    # Only the seeded catalogue: other tests leave their own repositories (and, on purpose,
+    # conflicting tags in the target) behind.
+    summary = run_export(cfg, include=seed_summary.repositories)
     state = provision_registry(
         cfg.source, cfg.target, cfg.storage, summary.location, return_state=True
     )
@@ -109,14 +126,21 @@ def test_tenants_are_isolated(migration_config: MigrationConfig, provisioned: An
 
 
 def test_acr_import_across_tenants_then_nothing_twice(
-    migration_config: MigrationConfig, provisioned: Any
+    migration_config: MigrationConfig, provisioned: Any, seed_summary: SeedSummary
 ) -> None:
     cfg = migration_config
     summary, _ = provisioned
     assert cfg.migration.engine.value == "acr-import"
+    # Other tests (the oci-copy path) may already have copied the seeded catalogue: start clean.
+    rows = BlobStore(cfg.storage).read_manifest(summary.location.blob)
+    assert {r.repository for r in rows} == set(seed_summary.repositories)
+    unique = sorted({(r.repository, r.digest) for r in rows})
+    with RegistryClient(cfg.target) as target:
+        for repository, digest in unique:
+            target.delete_manifest(repository, digest)
     state, result = run_import(cfg, summary.location)
     assert state.is_completed(), state.message
-    assert result.results["imported"] == result.plan["import"] >= 20
+    assert result.results["imported"] == result.plan["import"] == len(unique) >= 20
     assert result.validation["missing"] == result.validation["mismatch"] == 0
     state, again = run_import(cfg, summary.location)
     assert state.is_completed() and again.plan["import"] == 0

@@ -40,6 +40,9 @@ from tests.helpers import push_endpoint, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
+#: The approval timeout of the "nobody answers" case: far longer than pausing a run takes.
+NO_ANSWER_SECONDS = 20
+
 
 def push_set(cfg: MigrationConfig, prefix: str, count: int, *, salt: str = "same") -> dict:
     """``count`` images under ``prefix/appN``; the same ``salt`` gives the same digests."""
@@ -170,8 +173,11 @@ def test_delete_source_needs_validation_then_an_explicit_approval(
     state, summary = run_import(cfg, exported.location)
     assert state.is_completed() and summary.validation["ok"] == len(pushed)
 
-    # No answer: the time runs out, which means no.
-    state = cutover(timeout=3)
+    # No answer: the time runs out, which means no. The run must really have paused and asked
+    # first; the timeout is generous so that pausing on a slow machine never outlasts it.
+    join = in_thread(lambda: cutover(timeout=NO_ANSWER_SECONDS))
+    assert "Delete the source" in form_description(paused_run("delete-source"))
+    state = join()
     result = state.result()
     assert isinstance(result, CutoverSummary)
     assert state.is_completed() and state.name == "NotApproved"
@@ -368,8 +374,9 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
     assert limits.ensure_limit(name, 3) == 3
     lock = threading.Lock()
     holding = {"now": 0}
-    seen: list[tuple[float, int]] = []
-    lowered: dict[str, float] = {}
+    seen: list[int] = []
+    three = threading.Event()
+    lowered: dict[str, int] = {}
     calls = {"increment": 0}
     client = limits._slots.client()
     increment = client.increment_concurrency_slots_with_lease
@@ -384,7 +391,9 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
             with limits.slot(name):
                 with lock:
                     holding["now"] += 1
-                    seen.append((time.monotonic(), holding["now"]))
+                    seen.append(holding["now"])
+                    if holding["now"] == 3:
+                        three.set()
                 time.sleep(0.02)
                 with lock:
                     holding["now"] -= 1
@@ -394,19 +403,22 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
         threads = [threading.Thread(target=work, args=(40,)) for _ in range(6)]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(n == 3 for _, n in seen):
-            time.sleep(0.05)
+        assert three.wait(120), "three slots were never held at once"
         with get_client(sync_client=True) as api_client:
             api_client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
-        lowered["at"] = time.monotonic()
+            # Event, not a settle window: once the server counts at most one slot taken, no
+            # more can be taken (hand-overs pass a slot on, they never add one).
+            while api_client.read_global_concurrency_limit_by_name(name).active_slots > 1:
+                assert any(t.is_alive() for t in threads), "the work ended before the knob bit"
+                time.sleep(0.05)
+            with lock:
+                lowered["index"] = len(seen)
         for t in threads:
             t.join(120)
     finally:
         client.increment_concurrency_slots_with_lease = increment
-    assert max(n for _, n in seen) == 3
-    settle = lowered["at"] + limits.LIMIT_CHECK_SECONDS + 1.0
-    after = [n for at, n in seen if at > settle]
+    assert max(seen) == 3
+    after = seen[lowered["index"] :]
     assert after and max(after) == 1, after
     # 240 slot uses; hand-overs spare most trips to the server.
     assert calls["increment"] < 240 / 2, calls
@@ -422,11 +434,20 @@ def test_a_second_process_gets_a_turn_while_the_first_hands_slots_on() -> None:
     limits.ensure_limit(name, 2)
     first, second = limits._Slots(), limits._Slots()  # two worker processes, as it were
     stop = threading.Event()
+    both_held = threading.Event()  # the first process holds the whole limit
+    lock = threading.Lock()
+    held = {"now": 0}
 
     def busy() -> None:
         while not stop.is_set():
             lease = first.acquire(name)
+            with lock:
+                held["now"] += 1
+                if held["now"] == 2:
+                    both_held.set()
             time.sleep(0.01)
+            with lock:
+                held["now"] -= 1
             first.release(name, lease)
 
     threads = [threading.Thread(target=busy) for _ in range(4)]
@@ -439,15 +460,17 @@ def test_a_second_process_gets_a_turn_while_the_first_hands_slots_on() -> None:
         got.set()
         second.release(name, lease)
 
+    waiter = threading.Thread(target=turn)
     try:
-        time.sleep(1.0)
-        waiter = threading.Thread(target=turn)
+        assert both_held.wait(120), "the first process never held both slots"
         waiter.start()
-        bound = 6 * limits.HANDOVER_SECONDS  # without the cap it would wait forever
+        # Without the hand-over cap it would wait forever; the bound only stops a hung test.
+        bound = 24 * limits.HANDOVER_SECONDS
         assert got.wait(bound), f"the second process waited more than {bound} s"
         assert any(t.is_alive() for t in threads)  # the first run was still busy
     finally:
         stop.set()
         for t in threads:
             t.join(60)
-        waiter.join(60)
+        if waiter.is_alive():
+            waiter.join(60)

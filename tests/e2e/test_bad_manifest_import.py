@@ -1,0 +1,150 @@
+"""A bad manifest blob in Azurite stops the import before anything is written to the target.
+
+The import flow (and the CLI on top of it) gets one error naming the blob, the row and the
+column; the target's inventory is the same before and after.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acr_migrate.manifest import ManifestError
+from acr_migrate.oci.client import RegistryClient
+from acr_migrate.settings import EngineName, MigrationConfig
+from acr_migrate.storage import MANIFEST_NAME, BlobStore, ManifestLocation
+from flows.target_import import target_import
+from sandbox.oci_push import build_image, make_layer, push_image
+from tests.data.manifests.corpus import Case, cases
+from tests.helpers import push_endpoint, run_export, uid
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+
+REPO = Path(__file__).resolve().parents[2]
+#: Corpus cases run through the whole flow (the rest are covered by the unit tests).
+FLOW_CASES = [
+    c
+    for c in cases()
+    if c.name
+    in {
+        "sha256 mismatch: a digest changed after export",
+        "one repository:tag with two digests",
+        "=cmd in a tag",
+        "latin-1 byte in a tag",
+        "missing column",
+    }
+]
+
+
+def target_inventory(cfg: MigrationConfig, prefix: str) -> dict[str, Any]:
+    """Every repository and tag of the target; digests of every tag under ``prefix``."""
+    with RegistryClient(cfg.target) as client:
+        tags = {repo: sorted(client.tags(repo)) for repo in client.catalog()}
+        digests = {}
+        for repo, names in tags.items():
+            if repo.startswith(prefix):
+                for tag in names:
+                    head = client.head_manifest(repo, tag)
+                    digests[f"{repo}:{tag}"] = head.digest if head else None
+    return {"tags": tags, "digests": digests}
+
+
+def import_state(cfg: MigrationConfig, location: ManifestLocation) -> Any:
+    options = cfg.migration.model_copy(update={"engine": EngineName.OCI_COPY})
+    return target_import(cfg.source, cfg.target, cfg.storage, location, options, return_state=True)
+
+
+@pytest.fixture
+def tampered(migration_config: MigrationConfig) -> tuple[ManifestLocation, str, dict[str, str]]:
+    """A real export of two images in one repository, copied next to it with the tags'
+    digests swapped and the original metadata: every row still valid, the bytes changed."""
+    cfg = migration_config
+    prefix = f"tamper-{uid()}"
+    pushed = {}
+    for n in range(2):
+        image = build_image([make_layer({f"f{n}": f"{prefix}-{n}".encode() * 300})])
+        push_image(push_endpoint(cfg.source), f"{prefix}/app", [f"v{n}"], image)
+        pushed[f"v{n}"] = image.digest
+    export = run_export(cfg, include=[f"{prefix}/*"])
+    store = BlobStore(cfg.storage)
+    data, metadata = store.get(export.location.blob)
+    swapped = (
+        data.replace(pushed["v0"].encode(), b"@@")
+        .replace(pushed["v1"].encode(), pushed["v0"].encode())
+        .replace(b"@@", pushed["v1"].encode())
+    )
+    assert swapped != data and len(swapped) == len(data)
+    # Outside the source's folder, so it never becomes anyone's "latest" export.
+    blob = f"tampered-{uid()}/{MANIFEST_NAME}"
+    store.put(blob, swapped, content_type="text/csv", metadata=metadata)
+    return ManifestLocation(container=cfg.storage.container, blob=blob), prefix, pushed
+
+
+def test_a_tampered_manifest_blob_is_refused_and_the_target_is_untouched(
+    migration_config: MigrationConfig, tampered: tuple[ManifestLocation, str, dict[str, str]]
+) -> None:
+    cfg = migration_config
+    location, prefix, _ = tampered
+    before = target_inventory(cfg, prefix)
+    state = import_state(cfg, location)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, ManifestError), error
+    assert str(error).startswith(f"manifest {cfg.storage.container}/{location.blob}: ")
+    assert "the file was changed or truncated after export" in str(error)
+    assert target_inventory(cfg, prefix) == before
+    assert not any(repo.startswith(prefix) for repo in before["tags"])
+
+
+def test_the_cli_exits_non_zero_naming_the_blob(
+    migration_config: MigrationConfig,
+    sandbox_config: Path,
+    tampered: tuple[ManifestLocation, str, dict[str, str]],
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    cfg = migration_config
+    location, prefix, _ = tampered
+    before = target_inventory(cfg, prefix)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "2000"}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "acr_migrate.cli", "import"),
+            *("--config", str(sandbox_config), "--manifest", location.blob),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert f"import failed: manifest {cfg.storage.container}/{location.blob}: " in out, out
+    assert "changed or truncated after export" in out
+    # Prefect's own task-failure log still prints a traceback on stderr (reported, cli.py).
+    assert "Traceback" not in out
+    assert target_inventory(cfg, prefix) == before
+
+
+@pytest.mark.parametrize("case", FLOW_CASES, ids=[c.id for c in FLOW_CASES])
+def test_corpus_cases_stop_the_import_flow(migration_config: MigrationConfig, case: Case) -> None:
+    cfg = migration_config
+    store = BlobStore(cfg.storage)
+    store.ensure_container()
+    blob = f"corpus-{uid()}/{MANIFEST_NAME}"
+    store.put(blob, case.data, content_type="text/csv", metadata=case.metadata)
+    before = target_inventory(cfg, "team-a/")
+    state = import_state(cfg, ManifestLocation(container=cfg.storage.container, blob=blob))
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, ManifestError), error
+    assert (error.row, error.column) == (case.row, case.column)
+    assert case.error is not None and case.error in str(error)
+    assert str(error).startswith(f"manifest {cfg.storage.container}/{blob}: ")
+    assert target_inventory(cfg, "team-a/") == before

@@ -1,0 +1,106 @@
+"""Retry-After end to end: the import flow comes back no sooner than the header said.
+
+A fault proxy in front of the target answers the first manifest PUT of the image with 429 and
+``Retry-After: N`` and records when each PUT arrived. The retried PUT must arrive at least N
+seconds after the throttled one: that gap is the behaviour under test, not a speed.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acr_migrate.settings import EngineName, MigrationConfig
+from sandbox.certs import cert_paths
+from sandbox.fault_proxy import FaultConfig, FaultProxy, FaultState, create_app
+from sandbox.oci_push import build_image, make_layer, push_image
+from tests.helpers import push_endpoint, run_export, run_import, task_runs_of, uid
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+
+RETRY_AFTER = 8  # seconds; well above the task's own retry delay, so only the header explains it
+
+
+class RecordingState(FaultState):
+    """Fault decisions as usual, plus when each request arrived and whether it was refused."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.seen: list[tuple[float, str, str, bool]] = []
+        self._seen_lock = threading.Lock()
+
+    def decide(self, method: str, path: str) -> tuple[bool, float]:
+        fault, latency = super().decide(method, path)
+        with self._seen_lock:
+            self.seen.append((time.monotonic(), method, path, fault))
+        return fault, latency
+
+
+@pytest.fixture
+def recording_proxy(sandbox_state: dict[str, Any]) -> Iterator[Any]:
+    certs = cert_paths(Path(sandbox_state["root"]))
+    started: list[FaultProxy] = []
+
+    def make(backend_url: str, **faults: Any) -> tuple[FaultProxy, RecordingState]:
+        proxy = FaultProxy(
+            backend_url, certfile=certs.server_pem, keyfile=certs.server_key, ca_bundle=certs.ca_pem
+        )
+        state = RecordingState(FaultConfig(**faults))
+        verify = ssl.create_default_context(cafile=str(certs.ca_pem))
+        proxy.state = state
+        proxy._app = create_app(backend_url, state, verify)
+        started.append(proxy.start())
+        return proxy, state
+
+    yield make
+    for proxy in started:
+        proxy.stop()
+
+
+def test_the_retry_waits_for_retry_after(
+    migration_config: MigrationConfig, recording_proxy: Any
+) -> None:
+    cfg = migration_config
+    prefix = f"ra-{uid()}"
+    repo = f"{prefix}/app"
+    image = build_image([make_layer({"f": prefix.encode() * 512})])
+    push_image(push_endpoint(cfg.source), repo, ["v1"], image)
+    export = run_export(cfg, include=[f"{prefix}/*"])
+    manifests = f"/v2/{repo}/manifests/"
+    proxy, state = recording_proxy(
+        cfg.target.url,
+        status=429,
+        retry_after=RETRY_AFTER,
+        burst=1,
+        path_regex=f"^{manifests}",
+        methods=["PUT"],
+    )
+    via_proxy = cfg.target.model_copy(update={"url": proxy.url})
+    run, summary = run_import(
+        cfg,
+        export.location,
+        target=via_proxy,
+        engine=EngineName.OCI_COPY,
+        concurrency=1,
+        retries=3,
+        retry_delay_seconds=0.1,
+    )
+    assert run.is_completed(), run.message
+    assert summary.results["imported"] == 1 and summary.results["failed"] == 0
+    manifest_puts = [
+        (at, fault)
+        for at, method, path, fault in state.seen
+        if method == "PUT" and path.startswith(manifests)
+    ]
+    assert [fault for _, fault in manifest_puts[:2]] == [True, False], manifest_puts
+    gap = manifest_puts[1][0] - manifest_puts[0][0]
+    assert gap >= RETRY_AFTER, f"retried {gap:.2f} s after a 429 with Retry-After: {RETRY_AFTER}"
+    # The wait happened between two attempts of the image's own task run.
+    runs = [r for r, _ in task_runs_of(run.state_details.flow_run_id) if r.name == f"{repo}:v1"]
+    assert len(runs) == 1 and runs[0].run_count == 2
