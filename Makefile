@@ -52,8 +52,13 @@ lint: deps
 typecheck: deps
 	$(RUN) mypy
 
+# The suite runs in random order (pytest-randomly); the same order again: make test SEED=<n>.
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 test: setup lint typecheck
-	$(RUN) pytest -q
+	@echo "pytest-randomly seed: $(SEED) (the same order again: make test SEED=$(SEED))"
+	$(RUN) pytest -q -p randomly --randomly-seed=$(SEED)
 
 unit: deps
 	$(RUN) pytest -q tests/unit

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from acr_migrate.connect import open_inventory
@@ -172,6 +171,8 @@ class SourceDeleter(Protocol):
 
 def validation_verdict(blob: str, data: bytes) -> ValidationVerdict:
     """Sum up a ``validation-<run>.csv`` (columns ``..., check``)."""
+    import pandas as pd  # only the cutover reads a validation report
+
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     if "check" not in frame.columns:
         raise ConfigError(f"{blob}: not a validation report (no 'check' column)")

@@ -19,8 +19,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-
 from acr_migrate.mediatypes import MANIFEST_TYPES
 from acr_migrate.models import ImageRow
 from acr_migrate.references import is_digest, is_repository, is_tag
@@ -123,6 +121,8 @@ def write_manifest(rows: Iterable[ImageRow]) -> bytes:
         }
         for r in sort_rows(rows)
     ]
+    import pandas as pd  # only the export writes a manifest: a process that reads one never pays
+
     frame = pd.DataFrame(records, columns=list(COLUMNS), dtype=str)
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 

@@ -10,14 +10,18 @@ import contextlib
 import os
 import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
 from pydantic import BaseModel, ConfigDict, Field
 
 from acr_migrate.manifest import METADATA_KEYS, is_export_timestamp, read_manifest
 from acr_migrate.models import ConfigError, ImageRow
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+# The blob SDK is imported where it is used: a second of start-up that a run which never
+# touches blobs (or only later) should not pay up front.
 
 MANIFEST_NAME = "manifest.csv"
 REGISTRY_NAME = "registry.json"
@@ -70,6 +74,8 @@ class BlobStore:
     """The container of one storage account, through azure-storage-blob."""
 
     def __init__(self, settings: StorageSettings, credential: TokenCredential | None = None):
+        from azure.storage.blob import BlobServiceClient
+
         self.settings = settings
         if settings.connection_string_env:
             value = os.environ.get(settings.connection_string_env)
@@ -91,6 +97,8 @@ class BlobStore:
         return f"{self.container.url}/{blob}"
 
     def ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
         with contextlib.suppress(ResourceExistsError):
             self.container.create_container()
 
@@ -102,6 +110,8 @@ class BlobStore:
         content_type: str,
         metadata: dict[str, str] | None = None,
     ) -> None:
+        from azure.storage.blob import ContentSettings
+
         self.container.upload_blob(
             blob,
             data,
@@ -112,6 +122,8 @@ class BlobStore:
 
     def get(self, blob: str) -> tuple[bytes, dict[str, str]]:
         """Bytes and metadata of a blob; a clear error when it is missing."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         client = self.container.get_blob_client(blob)
         try:
             downloader = client.download_blob()
@@ -153,6 +165,8 @@ class BlobStore:
         renamed by hand (``corrupt-...``) never becomes the latest because of its name.
         Ties fall to the blob name.
         """
+        from azure.core.exceptions import ResourceNotFoundError
+
         prefix = f"{safe_name(source_name)}/"
         where = f"{self.settings.container}/{prefix}"
         try:
