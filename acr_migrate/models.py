@@ -105,6 +105,7 @@ class ImportItem(BaseModel):
     media_type: str = ""
     size_bytes: int = 0
     target_repository: str = Field(default="", description="Repository in the target, if renamed")
+    platforms: int = Field(default=0, description="Platform manifests of an index (0: not one)")
 
     @property
     def destination(self) -> str:

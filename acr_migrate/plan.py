@@ -125,4 +125,5 @@ def _item(row: ImageRow, tags: tuple[str, ...]) -> ImportItem:
         tags=tags,
         media_type=row.media_type,
         size_bytes=row.size_bytes,
+        platforms=len([p for p in row.platforms.split(";") if p]),
     )

@@ -27,6 +27,7 @@ from azure.mgmt.containerregistry.models import (
 from pydantic import SecretStr
 
 from acr_migrate.azure.clients import AcrDataPlaneClient
+from acr_migrate.azure.inventory import IMPORT_MANIFEST_LIMIT
 from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus
@@ -124,6 +125,15 @@ class AcrImportEngine:
 
     def import_image(self, item: ImportItem, *, force: bool = False) -> ImportResult:
         started = time.monotonic()
+        if item.platforms > IMPORT_MANIFEST_LIMIT:
+            # Refused before any call: ARM would fail it after a round trip and a poll.
+            raise RegistryHTTPError(
+                "POST",
+                "importImage",
+                400,
+                f"{item.label}: an index of {item.platforms} platform manifests; "
+                + _TOO_MANY_MANIFESTS,
+            )
         repo = item.destination
         image = f"{item.repository}@{item.digest}"
         parameters = ImportImageParameters(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from azure.core.exceptions import HttpResponseError, ODataV4Format
 
 from acr_migrate.azure.clients import _call_shape
@@ -110,3 +111,53 @@ def test_arm_token_scopes_follow_the_cloud() -> None:
 
     client = management_client(ref, NoCredential())  # type: ignore[arg-type]
     assert client._config.credential_scopes == ["https://management.usgovcloudapi.net/.default"]
+
+
+def test_an_index_over_the_import_limit_is_refused_before_any_call() -> None:
+    """Real SDK clients aimed at an address where nothing listens: any call would be a
+    connection error, so the clear refusal proves that nothing was sent."""
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+    from pydantic import SecretStr
+
+    from acr_migrate.azure.clients import data_plane_client
+    from acr_migrate.azure.import_engine import AcrImportEngine
+    from acr_migrate.azure.settings import AcrRegistryRef, TenantIdentity
+    from acr_migrate.errors import RegistryHTTPError
+    from acr_migrate.models import ImageRow, ImportItem
+    from acr_migrate.plan import _item
+
+    nowhere = "https://127.0.0.1:9"
+    credential = ClientSecretCredential("t", "c", "s", authority="https://127.0.0.1:9")
+    ref = AcrRegistryRef(
+        subscription_id="s",
+        resource_group="rg",
+        registry="target",
+        identity=TenantIdentity(tenant_id="t", client_id="c", client_secret_env="X"),
+        resource_manager=nowhere,
+    )
+    engine = AcrImportEngine(
+        ContainerRegistryManagementClient(credential, "s", base_url=nowhere),
+        ref,
+        data_plane_client(nowhere, credential),
+        source_registry_uri="source.azurecr.io",
+        source_username="u",
+        source_password=SecretStr("p"),
+    )
+    platforms = ";".join(f"linux/arch{n}" for n in range(51))
+    row = ImageRow(
+        source_registry="source.azurecr.io",
+        repository="big/index",
+        tag="1.0",
+        digest="sha256:" + "a" * 64,
+        media_type="application/vnd.oci.image.index.v1+json",
+        size_bytes=1,
+        platforms=platforms,
+    )
+    item = _item(row, ("1.0",))
+    assert isinstance(item, ImportItem) and item.platforms == 51
+    with pytest.raises(RegistryHTTPError) as raised:
+        engine.import_image(item)
+    assert raised.value.status == 400
+    assert "51 platform manifests" in str(raised.value) and "oci-copy" in str(raised.value)
+    engine.close()
