@@ -109,10 +109,11 @@ def check_registry(endpoint: RegistryEndpoint, role: str) -> list[str]:
 
 
 def check_azure_registry(
-    endpoint: RegistryEndpoint, role: str, *, must_exist: bool
+    endpoint: RegistryEndpoint, role: str, *, must_exist: bool, phase: str | None = None
 ) -> tuple[list[str], bool]:
-    """Can the registry's tenant identity sign in to ARM, and does the registry exist there?
-    Returns the problems and whether the registry exists."""
+    """Can the registry's tenant identity sign in to ARM, does the registry exist there, and
+    (with ``phase``) may the identity do what that phase does? Returns the problems and
+    whether the registry exists."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -131,9 +132,25 @@ def check_azure_registry(
         f"{role} registry {ref.registry!r} (resource group {ref.resource_group!r}, "
         f"subscription {ref.subscription_id})"
     )
+
+    def rights() -> list[str]:
+        if phase is None:
+            return []
+        from acr_migrate.azure.permissions import missing_rights
+
+        return missing_rights(client, ref, phase)[0]
+
     try:
         client = registry_management_client(endpoint)
-        client.registries.get(ref.resource_group, ref.registry)
+        try:
+            client.registries.get(ref.resource_group, ref.registry)
+        except HttpResponseError as exc:
+            # Refused: say which role is missing where, when the phase is known.
+            if exc.status_code == 403 and (blocking := rights()):
+                return blocking, True
+            raise
+        if blocking := rights():
+            return blocking, True
     except ConfigError as exc:
         return [f"{role}: {exc}"], False
     except ClientAuthenticationError as exc:
@@ -211,21 +228,25 @@ def check_storage(settings: StorageSettings, *, container_must_exist: bool) -> l
 class Need:
     """A registry a run needs: ``must_exist`` (else a registry still to be provisioned is
     fine), ``reach`` (the worker itself talks to it; acr-import's source is pulled by ARM,
-    not by the worker) and ``arm`` (the worker holds the registry's tenant identity: the
-    target worker never holds the source's)."""
+    not by the worker), ``arm`` (the worker holds the registry's tenant identity: the
+    target worker never holds the source's) and ``phase`` (the rights its identity needs, as
+    ``acr_migrate.azure.permissions.PHASES`` names them)."""
 
     endpoint: RegistryEndpoint
     role: str
     must_exist: bool = True
     reach: bool = True
     arm: bool = True
+    phase: str | None = None
 
 
 def check_need(need: Need) -> list[str]:
     """The problems of one registry a run needs."""
     endpoint = need.endpoint
     if endpoint.azure is not None and need.arm:
-        problems, exists = check_azure_registry(endpoint, need.role, must_exist=need.must_exist)
+        problems, exists = check_azure_registry(
+            endpoint, need.role, must_exist=need.must_exist, phase=need.phase
+        )
         # Without a registry user the worker reaches the data plane with its identity only.
         if problems or not exists or not need.reach or not endpoint.username:
             return problems

@@ -70,7 +70,16 @@ def target_import(
             # acr-import: ARM pulls from the source; the worker needs only its credential.
             Need(source, "source", reach=options.engine is EngineName.OCI_COPY, arm=False),
             # A dry run may plan against a target that is not provisioned yet.
-            Need(target, "target", must_exist=not options.dry_run),
+            Need(
+                target,
+                "target",
+                must_exist=not options.dry_run,
+                phase=(
+                    "import"
+                    if options.engine is EngineName.ACR_IMPORT and not options.dry_run
+                    else None
+                ),
+            ),
         ],
     )
     if problems:

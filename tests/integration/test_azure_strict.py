@@ -464,3 +464,27 @@ def test_a_managed_identity_of_another_tenant_is_refused_by_name(
     with pytest.raises(ConfigError) as err:
         tenant_credential(wrong, ca_bundle=sbx.ca).get_token(ARM)
     assert target["tenant_id"] in str(err.value) and source["tenant_id"] in str(err.value)
+
+
+def test_the_run_preflight_names_a_missing_import_right(
+    migration_config: MigrationConfig,
+    target: Any,
+    sbx: Sandbox,
+    http: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What target-import checks first: an AcrPull identity may not import; the line says
+    which role to grant, where; an Owner passes."""
+    from acr_migrate.preflight import Need, check_run
+
+    cfg = migration_config
+    assert cfg.target.azure is not None
+    assert check_run(None, [Need(cfg.target, "target", reach=False, phase="import")]) == []
+    puller = new_principal(sbx, http, monkeypatch, slot="target", role="AcrPull")
+    as_puller = cfg.target.model_copy(
+        update={"azure": cfg.target.azure.model_copy(update={"identity": puller})}
+    )
+    problems = check_run(None, [Need(as_puller, "target", reach=False, phase="import")])
+    assert len(problems) == 1, problems
+    assert "importImage/action" in problems[0] and "Contributor" in problems[0]
+    assert puller.client_id is not None and puller.client_id in problems[0]
