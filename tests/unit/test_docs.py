@@ -44,3 +44,13 @@ def test_the_oci_example_is_what_sandbox_up_writes() -> None:
         storage_env="ACR_MIGRATE_STORAGE_CONNECTION_STRING",
     )
     assert tomllib.loads(oci[0]) == tomllib.loads(written)
+
+
+def test_the_compose_server_batches_its_writes_like_every_server_we_start() -> None:
+    import yaml
+
+    from acr_migrate.settings import PREFECT_SERVER_SETTINGS
+
+    compose = yaml.safe_load((README.parent / "docker-compose.yml").read_text())
+    env = compose["services"]["prefect-server"]["environment"]
+    assert PREFECT_SERVER_SETTINGS.items() <= {k: str(v) for k, v in env.items()}.items()
