@@ -23,7 +23,7 @@ from sandbox.oci_push import build_image, make_layer, push_image
 from tests.data.manifests.corpus import Case, cases
 from tests.helpers import push_endpoint, run_export, uid
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
 REPO = Path(__file__).resolve().parents[2]
 #: Corpus cases run through the whole flow (the rest are covered by the unit tests).

@@ -22,7 +22,7 @@ from sandbox.fault_proxy import FaultConfig, FaultProxy, FaultState, create_app
 from sandbox.oci_push import build_image, make_layer, push_image
 from tests.helpers import push_endpoint, run_export, run_import, task_runs_of, uid
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
 RETRY_AFTER = 8  # seconds; well above the task's own retry delay, so only the header explains it
 
