@@ -142,15 +142,16 @@ def check_azure_registry(
 
     try:
         client = registry_management_client(endpoint)
-        try:
-            client.registries.get(ref.resource_group, ref.registry)
-        except HttpResponseError as exc:
-            # Refused: say which role is missing where, when the phase is known.
-            if exc.status_code == 403 and (blocking := rights()):
+        with client:
+            try:
+                client.registries.get(ref.resource_group, ref.registry)
+            except HttpResponseError as exc:
+                # Refused: say which role is missing where, when the phase is known.
+                if exc.status_code == 403 and (blocking := rights()):
+                    return blocking, True
+                raise
+            if blocking := rights():
                 return blocking, True
-            raise
-        if blocking := rights():
-            return blocking, True
     except ConfigError as exc:
         return [f"{role}: {exc}"], False
     except ClientAuthenticationError as exc:
@@ -165,8 +166,7 @@ def check_azure_registry(
         code = getattr(getattr(exc, "error", None), "code", None) or exc.status_code
         return [f"{where}: ARM refused {who} ({code}): {_first_line(exc.message)}"], False
     except (ServiceRequestError, httpx.TransportError, OSError) as exc:
-        where_arm = f"{role} ARM"
-        return [_connection_problem(where_arm, ref.resource_manager, exc, "ca_bundle")], False
+        return [_connection_problem(f"{role} ARM", ref.resource_manager, exc, "ca_bundle")], False
     return [], True
 
 
