@@ -201,7 +201,7 @@ def import_cmd(
 ) -> None:
     """Target tenant: plan against the target, import every image, validate."""
     from acr_migrate.models import ImportResult, ImportStatus
-    from acr_migrate.progress import subscribe
+    from flows.progress import subscribe
 
     cfg = _config(config)
     overrides = {

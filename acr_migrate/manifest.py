@@ -14,13 +14,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from acr_migrate.mediatypes import MANIFEST_TYPES
-from acr_migrate.models import ImageRow
+from acr_migrate.models import ImageRow, RegistryEndpoint
 from acr_migrate.references import is_digest, is_repository, is_tag
 
 SCHEMA_VERSION = "1"
@@ -436,3 +437,27 @@ def _check_duplicates(rows: list[ImageRow]) -> None:
                 row=number,
                 column="size_bytes",
             )
+
+
+def registry_document(
+    source: RegistryEndpoint,
+    rows: Sequence[ImageRow],
+    *,
+    exported_at: str,
+    notes: Sequence[str],
+    azure: Mapping[str, Any] | None,
+) -> bytes:
+    """``registry.json``, written beside the manifest: what was exported, from where, what the
+    inventory could not see, and (for an Azure registry) the documented ARM configuration."""
+    document = {
+        "name": source.name,
+        "login_server": source.login_server,
+        "url": source.url,
+        "inventory": "acr" if azure is not None else "oci",
+        "exported_at": exported_at,
+        "repositories": len({r.repository for r in rows}),
+        "rows": len(rows),
+        "notes": list(notes),
+        "azure": azure,
+    }
+    return json.dumps(document, indent=2).encode()

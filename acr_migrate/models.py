@@ -155,6 +155,28 @@ class ImportResult(BaseModel):
     blobs_mounted: int = 0
     error: str = ""
 
+    @classmethod
+    def of(cls, item: ImportItem, status: ImportStatus) -> ImportResult:
+        """A result for ``item`` with nothing measured (e.g. a dry run)."""
+        return cls(repository=item.repository, digest=item.digest, tags=item.tags, status=status)
+
+    @classmethod
+    def failed(cls, item: ImportItem, outcome: object) -> ImportResult:
+        """The failure of ``item``: ``outcome`` is the exception its last attempt raised."""
+        error = (
+            f"{type(outcome).__name__}: {outcome}"
+            if isinstance(outcome, BaseException)
+            else str(outcome)
+        )
+        return cls(
+            repository=item.repository,
+            digest=item.digest,
+            tags=item.tags,
+            status=ImportStatus.FAILED,
+            attempts=int(getattr(outcome, "acr_attempts", 1)),
+            error=error,
+        )
+
     @property
     def label(self) -> str:
         """Same naming as :attr:`ImportItem.label`."""

@@ -16,6 +16,7 @@ import httpx
 
 from acr_migrate.errors import RegistryHTTPError, classify
 from acr_migrate.models import ConfigError, RegistryEndpoint
+from acr_migrate.settings import EngineName, ImportOptions
 
 if TYPE_CHECKING:
     from acr_migrate.storage import StorageSettings
@@ -272,3 +273,21 @@ def check_run(
     for need in needs:
         problems += check_need(need)
     return problems
+
+
+def import_needs(
+    source: RegistryEndpoint, target: RegistryEndpoint, options: ImportOptions
+) -> list[Need]:
+    """What a ``target-import`` run needs of its two registries."""
+    copies = options.engine is EngineName.OCI_COPY
+    return [
+        # acr-import: ARM pulls from the source; the worker needs only its credential.
+        Need(source, "source", reach=copies, arm=False),
+        # A dry run may plan against a target that is not provisioned yet.
+        Need(
+            target,
+            "target",
+            must_exist=not options.dry_run,
+            phase=None if copies or options.dry_run else "import",
+        ),
+    ]

@@ -10,11 +10,17 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from acr_migrate.models import Action, ImportResult, ImportStatus
+from acr_migrate.changes import ManifestChanges
+from acr_migrate.models import Action, ImportResult, ImportStatus, PlanItem
 from acr_migrate.plan import Plan
 from acr_migrate.references import short_digest
+from acr_migrate.summaries import ExportSummary
 from acr_migrate.validate import ValidationReport
+
+if TYPE_CHECKING:  # the Azure SDK loads only where a registry is provisioned
+    from acr_migrate.azure.registry_config import ProvisionReport
 
 RESULT_COLUMNS = (
     "repository",
@@ -137,15 +143,108 @@ def import_markdown(
         lines += ["", "## Slowest images", "", "| image | seconds | attempts |", "|---|---:|---:|"]
         lines += [f"| `{r.label}` | {r.seconds:.2f} | {r.attempts} |" for r in done]
     if validation is not None:
-        vc = validation.counts()
         verdict = "all digests match" if validation.ok else "PROBLEMS FOUND"
         lines += ["", f"## Validation: {verdict}", ""]
-        lines += [", ".join(f"{k}: {v}" for k, v in vc.items())]
-        for row in validation.problems()[:50]:
-            ref = (
-                f"{row.repository}:{row.tag}"
-                if row.tag
-                else f"{row.repository}@{row.expected_digest}"
-            )
-            lines.append(f"- `{ref}`: {row.check.value} (found {row.found_digest or 'nothing'})")
+        lines += validation_lines(validation, limit=50)
+    return "\n".join(lines) + "\n"
+
+
+def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:
+    """The counts, then one line per missing or different row (at most ``limit``)."""
+    lines = [", ".join(f"{k}: {v}" for k, v in report.counts().items())]
+    for row in report.problems()[:limit]:
+        ref = (
+            f"{row.repository}:{row.tag}" if row.tag else f"{row.repository}@{row.expected_digest}"
+        )
+        lines.append(f"- `{ref}`: {row.check.value} (found {row.found_digest or 'nothing'})")
+    return lines
+
+
+def validation_markdown(report: ValidationReport, *, target: str, manifest: str, url: str) -> str:
+    """The validate flow's artifact."""
+    lines = [f"# Validation of `{target}`", "", f"Manifest: `{manifest}`; report: {url}", ""]
+    lines += validation_lines(report, limit=100)
+    return "\n".join(lines) + "\n"
+
+
+def force_markdown(target: str, overwrites: Sequence[PlanItem], limit: int = 50) -> str:
+    """The approval form's text before overwriting target tags that hold another digest."""
+    tags = [(p.item, tag, digest) for p in overwrites for tag, digest in p.target_digests.items()]
+    lines = [
+        f"# Overwrite {len(tags)} tag(s) in `{target}`?",
+        "",
+        "`force` is set and these tags of the target hold another digest. Approve to make them "
+        "point at the source's digest; refuse (or let the time run out) to import everything "
+        "else and leave them as they are.",
+        "",
+        "| tag | target now | source |",
+        "|---|---|---|",
+    ]
+    for item, tag, digest in tags[:limit]:
+        lines.append(
+            f"| `{item.repository}:{tag}` | {short_digest(digest)} | {short_digest(item.digest)} |"
+        )
+    if len(tags) > limit:
+        lines.append(f"| ... {len(tags) - limit} more | | |")
+    return "\n".join(lines) + "\n"
+
+
+def export_markdown(summary: ExportSummary, changes: ManifestChanges | None) -> str:
+    """The export's report (or dry-run report), with the changes since the last manifest."""
+    lines = [
+        f"# Export {'dry run' if summary.dry_run else 'report'}: `{summary.source}`",
+        "",
+        f"- repositories: {summary.repositories}",
+        f"- rows (tags and untagged manifests): {summary.rows}",
+        f"- unique manifests: {summary.manifests}",
+        f"- manifest: {summary.url or '(dry run: not written)'}",
+    ]
+    if summary.notes:
+        lines += ["", "## What this inventory cannot see", ""]
+        lines += [f"- {note}" for note in summary.notes]
+    text = "\n".join(lines) + "\n"
+    return text + ("\n" + changes.markdown() if changes else "")
+
+
+def provision_markdown(report: ProvisionReport, diffs: Sequence[str]) -> str:
+    """What provisioning created, what differs after it, and what the operator must do."""
+    head = "Provisioning plan (dry run)" if report.dry_run else "Provisioning"
+    state = "already existed" if report.existed else ("created" if report.created else "to create")
+    lines = [f"# {head}: `{report.registry}`", "", f"- registry: {state}"]
+    lines += [f"- created: `{c}`" for c in report.children_created]
+    lines += [f"- already there: `{c}`" for c in report.children_existing]
+    if diffs:
+        lines += ["", "## Differences after provisioning", ""] + [f"- {d}" for d in diffs]
+    if report.gaps:
+        lines += ["", "## Not mirrored: what you must do", "", "| what | why | action |"]
+        lines += ["|---|---|---|"]
+        lines += [f"| {g.what} | {g.why} | {g.action} |" for g in report.gaps]
+    return "\n".join(lines) + "\n"
+
+
+def cutover_markdown(plan_text: str, manifest: str, validation: str, excluded: int) -> str:
+    """The deletion plan with the manifest and validation it rests on (approval form, plan)."""
+    text = plan_text + f"\nManifest: `{manifest}`\n\nValidation: {validation}\n"
+    if excluded:
+        text += (
+            f"\n**{excluded} manifest row(s) were excluded from the migration by filters and "
+            "will be lost.**\n"
+        )
+    return text
+
+
+def deleted_markdown(
+    method: str, deleted: int, already_gone: int, remaining: dict[str, list[str]]
+) -> str:
+    """What the delete did, and what is still there."""
+    lines = [
+        "",
+        "## Deleted",
+        "",
+        f"- method: {method}",
+        f"- manifests deleted: {deleted} (already gone: {already_gone})",
+    ]
+    if remaining:
+        lines += ["", "## Still there (not deleted)", ""]
+        lines += [f"- `{repo}`: {', '.join(tags)}" for repo, tags in remaining.items()]
     return "\n".join(lines) + "\n"

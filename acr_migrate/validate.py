@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from acr_migrate.filters import ImageFilter
 from acr_migrate.inventory.base import TargetState
@@ -36,6 +36,7 @@ class ValidationReport(BaseModel):
     """Every row checked; ``ok`` when nothing is missing or different."""
 
     rows: list[ValidationRow]
+    url: str = Field(default="", description="Where the report's CSV was written, if it was")
 
     def counts(self) -> dict[str, int]:
         found = Counter(r.check.value for r in self.rows)

@@ -13,12 +13,20 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.runtime import flow_run
 
 
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     text = "-".join(parts).lower()
     return re.sub(r"[^a-z0-9-]+", "-", text).strip("-")[:200]
+
+
+def run_tag() -> str:
+    """Eight characters of the top-level flow run's id: a run's report files share it, also
+    those its subflows write."""
+    run = flow_run.root_flow_run_id or flow_run.id
+    return str(run or "local")[:8]
 
 
 def manifest_link(source_name: str, url: str, description: str) -> None:

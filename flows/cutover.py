@@ -6,28 +6,22 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
-from pydantic import BaseModel
 
-from acr_migrate.cutover import CutoverOptions, is_approved, repositories_of
+from acr_migrate.cutover import (
+    CutoverOptions,
+    DeletionPlan,
+    ValidationVerdict,
+    is_approved,
+    repositories_of,
+)
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.report import cutover_markdown, deleted_markdown
 from acr_migrate.storage import ManifestLocation, StorageSettings
+from acr_migrate.summaries import CutoverSummary
 from flows.approvals import DeleteApproval, ask
 from flows.artifacts import artifact_key, markdown
 from tasks.cutover import delete_source_content, latest_validation, plan_deletion
-from tasks.handover import fetch_manifest, latest_manifest
-
-
-class CutoverSummary(BaseModel):
-    """What the cutover decided and did."""
-
-    source: str
-    manifest: ManifestLocation
-    validation: str
-    plan: dict[str, int]
-    approved: bool
-    decision: str
-    deleted: int = 0
-    remaining: dict[str, list[str]] = {}
+from tasks.handover import resolve_manifest
 
 
 @flow(name="delete-source", log_prints=False)
@@ -43,56 +37,69 @@ def delete_source(
     then pauses with a form listing what will be deleted. Only an approval with the registry's
     name typed back deletes anything.
     """
-    logger = get_run_logger()
-    key = artifact_key("cutover", source.name)
-    location = manifest or latest_manifest(storage, source.name)
-    rows = fetch_manifest(storage, location)
+    location, rows = resolve_manifest(storage, source.name, manifest)
     verdict = latest_validation(storage, location)
-    logger.info("validation: %s", verdict.describe())
-    repositories = repositories_of(rows, options.include, options.exclude)
-    plan = plan_deletion(source, repositories)
-    text = plan.markdown()
-    text += f"\nManifest: `{location.blob}`\n\nValidation: {verdict.describe()}\n"
+    get_run_logger().info("validation: %s", verdict.describe())
+    plan = plan_deletion(source, repositories_of(rows, options.include, options.exclude))
     excluded = verdict.counts.get("excluded", 0)
-    if excluded:
-        text += (
-            f"\n**{excluded} manifest row(s) were excluded from the migration by filters and "
-            "will be lost.**\n"
-        )
-
-    def summary(approved: bool, decision: str, **extra: object) -> CutoverSummary:
-        return CutoverSummary(
-            source=source.login_server,
-            manifest=location,
-            validation=verdict.describe(),
-            plan=plan.counts(),
-            approved=approved,
-            decision=decision,
-            **extra,  # type: ignore[arg-type]
-        )
-
-    def nothing_deleted(decision: str) -> CutoverSummary:
-        markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
-        return summary(False, decision)
-
-    if options.require_validation and not verdict.ok:
-        decision = f"refused: the target is not validated ({verdict.describe()})"
-        return Failed(message=decision, data=nothing_deleted(decision))
-    if plan.outside:
-        decision = (
-            f"refused: deleting the registry would also delete {len(plan.outside)} repositories "
-            f"that were not migrated ({', '.join(plan.outside[:10])}"
-            f"{', ...' if len(plan.outside) > 10 else ''}); migrate them or delete them first"
-        )
-        return Failed(message=decision, data=nothing_deleted(decision))
-    if plan.empty:
-        decision = "nothing to delete"
-        return Completed(message=decision, data=nothing_deleted(decision))
+    text = cutover_markdown(plan.markdown(), location.blob, verdict.describe(), excluded)
+    key = artifact_key("cutover", source.name)
+    summary = CutoverSummary(
+        source=source.login_server,
+        manifest=location,
+        validation=verdict.describe(),
+        plan=plan.counts(),
+        approved=False,
+        decision="",
+    )
+    refused = _refusal(plan, verdict, options)
+    if refused or plan.empty:
+        return _nothing_deleted(key, text, summary, refused or "nothing to delete", bool(refused))
     markdown(f"{key}-plan", text, "What deleting the source would remove")
     if options.dry_run:
         decision = "dry run: nothing asked, nothing deleted"
-        return Completed(message=decision, data=summary(False, decision))
+        return Completed(message=decision, data=summary.model_copy(update={"decision": decision}))
+    approved, decision = _ask(source, text, options)
+    if not approved:
+        get_run_logger().warning("source not deleted: %s", decision)
+        return _nothing_deleted(key, text, summary, decision, False, name="NotApproved")
+    result = delete_source_content(source, plan)
+    report = deleted_markdown(result.method, result.deleted, result.already_gone, result.remaining)
+    markdown(f"{key}-report", text + report, "Cutover")
+    update = {"approved": True, "decision": decision, "deleted": result.deleted}
+    done = summary.model_copy(update={**update, "remaining": result.remaining})
+    if not result.ok:
+        return Failed(message=f"{len(result.remaining)} repositories still have tags", data=done)
+    return Completed(message=f"deleted {result.deleted} manifests", data=done)
 
+
+def _nothing_deleted(
+    key: str, text: str, summary: CutoverSummary, decision: str, failed: bool, name: str = ""
+) -> State:
+    """The report of a cutover that deleted nothing, and the run's final state."""
+    markdown(f"{key}-report", text + f"\n## Nothing deleted\n\n{decision}\n", "Cutover")
+    data = summary.model_copy(update={"decision": decision})
+    if failed:
+        return Failed(message=decision, data=data)
+    return Completed(message=decision, data=data, name=name or "Completed")
+
+
+def _refusal(plan: DeletionPlan, verdict: ValidationVerdict, options: CutoverOptions) -> str:
+    """Why the source must not be deleted now ("" when it may be)."""
+    if options.require_validation and not verdict.ok:
+        return f"refused: the target is not validated ({verdict.describe()})"
+    if plan.outside:
+        more = ", ..." if len(plan.outside) > 10 else ""
+        return (
+            f"refused: deleting the registry would also delete {len(plan.outside)} repositories "
+            f"that were not migrated ({', '.join(plan.outside[:10])}{more}); migrate them or "
+            "delete them first"
+        )
+    return ""
+
+
+def _ask(source: RegistryEndpoint, text: str, options: CutoverOptions) -> tuple[bool, str]:
+    """Pause for the approval form; yes only when ticked with the registry's name typed back."""
     answer = ask(
         DeleteApproval,
         text + f"\nTo approve, tick **approve** and type `{source.name}` below.\n",
@@ -101,25 +108,9 @@ def delete_source(
     approved, decision = is_approved(answer.form.approve, answer.form.confirm_registry, source.name)
     if answer.timed_out:
         decision = "no answer before the timeout: nothing deleted"
-    if not approved:
-        logger.warning("source not deleted: %s", decision)
-        return Completed(name="NotApproved", message=decision, data=nothing_deleted(decision))
-
-    comment = answer.form.comment
-    logger.warning("deleting %s (approved%s)", source.name, f": {comment}" if comment else "")
-    result = delete_source_content(source, plan)
-    done = summary(True, decision, deleted=result.deleted, remaining=result.remaining)
-    lines = [
-        "",
-        "## Deleted",
-        "",
-        f"- method: {result.method}",
-        f"- manifests deleted: {result.deleted} (already gone: {result.already_gone})",
-    ]
-    if result.remaining:
-        lines += ["", "## Still there (not deleted)", ""]
-        lines += [f"- `{repo}`: {', '.join(tags)}" for repo, tags in result.remaining.items()]
-    markdown(f"{key}-report", text + "\n".join(lines) + "\n", "Cutover")
-    if not result.ok:
-        return Failed(message=f"{len(result.remaining)} repositories still have tags", data=done)
-    return Completed(message=f"deleted {result.deleted} manifests", data=done)
+    if approved:
+        comment = answer.form.comment
+        get_run_logger().warning(
+            "deleting %s (approved%s)", source.name, f": {comment}" if comment else ""
+        )
+    return approved, decision

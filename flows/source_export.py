@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
-from pydantic import BaseModel
 
 from acr_migrate.changes import ManifestChanges, diff_manifests
 from acr_migrate.filters import ImageFilter
-from acr_migrate.manifest import manifest_metadata, write_manifest
-from acr_migrate.models import RegistryEndpoint
+from acr_migrate.manifest import manifest_metadata, registry_document, write_manifest
+from acr_migrate.models import ImageRow, RegistryEndpoint
 from acr_migrate.preflight import Need, refusal
+from acr_migrate.report import export_markdown
 from acr_migrate.settings import ExportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings, new_export_id
+from acr_migrate.summaries import ExportSummary
 from flows.artifacts import artifact_key, manifest_link, markdown, table
 from tasks.azure import document_source
 from tasks.handover import previous_manifest, publish_manifest
 from tasks.inventory import inventory_registry
 from tasks.preflight import preflight
 
-
-class ExportSummary(BaseModel):
-    """What the export produced."""
-
-    source: str
-    rows: int
-    repositories: int
-    manifests: int
-    location: ManifestLocation | None
-    url: str
-    dry_run: bool
-    notes: list[str]
-    changes: dict[str, int] | None = None
+#: The event that hands a finished export over to the target tenant.
+EXPORT_COMPLETED = "acr-migrate.export.completed"
 
 
 @flow(name="source-export", log_prints=False)
@@ -47,86 +37,85 @@ def source_export(
     storage: StorageSettings,
     options: ExportOptions = ExportOptions(),  # noqa: B008 - pydantic defaults are immutable
 ) -> State:
-    """Inventory every repository, tag and manifest of ``source``; write the CSV manifest."""
-    logger = get_run_logger()
+    """Inventory every repository, tag and manifest of ``source``; write the CSV manifest,
+    ``registry.json`` beside it, and announce it to the target tenant."""
     problems = preflight(
-        None if options.dry_run else storage,
-        [Need(source, "source")],
-        container_must_exist=False,
+        None if options.dry_run else storage, [Need(source, "source")], container_must_exist=False
     )
     if problems:
         return Failed(message=refusal(problems))
-    document: dict | None = None
+    document: dict[str, Any] | None = None
+    findings: list[str] = []
     if source.azure is not None:
         # Preflight: fails here, before anything is written, when content trust is on.
         document, findings = document_source(source)
     rows, notes = inventory_registry(source, options.include, options.exclude)
-    if source.azure is not None:
-        notes = [*notes, *findings]
-    data = write_manifest(rows)
-    now = datetime.now(UTC)
-    run_id = str(flow_run.id or "")
-    metadata = manifest_metadata(
-        data, source.login_server, row_count=len(rows), exported_at=now, flow_run_id=run_id
-    )
-    per_repo = Counter(r.repository for r in rows)
-    registry_doc = {
-        "name": source.name,
-        "login_server": source.login_server,
-        "url": source.url,
-        "inventory": "acr" if document is not None else "oci",
-        "exported_at": metadata["exported_at"],
-        "repositories": len(per_repo),
-        "rows": len(rows),
-        "notes": notes,
-        "azure": document,
-    }
+    notes = [*notes, *findings]
     changes = _changes_since_last(storage, source.name, rows, options)
-    location: ManifestLocation | None = None
-    url = ""
+    location, url = None, ""
     if options.dry_run:
-        logger.info("dry run: %d rows inventoried, nothing written", len(rows))
+        get_run_logger().info("dry run: %d rows inventoried, nothing written", len(rows))
     else:
-        export_id = new_export_id(now, uuid.uuid4().hex[:6])
-        location, url = publish_manifest(
-            storage,
-            source.name,
-            export_id,
-            data,
-            metadata,
-            json.dumps(registry_doc, indent=2).encode(),
-        )
-        manifest_link(source.name, url, f"{len(rows)} rows exported at {metadata['exported_at']}")
-        logger.info("manifest written to %s (%d rows)", url, len(rows))
-        _announce(source, location, url, len(rows))
-    summary = ExportSummary(
-        source=source.login_server,
-        rows=len(rows),
-        repositories=len(per_repo),
-        manifests=len({(r.repository, r.digest) for r in rows}),
+        location, url = _publish(source, storage, rows, notes, document)
+    summary = ExportSummary.of(
+        source.login_server,
+        rows,
         location=location,
         url=url,
         dry_run=options.dry_run,
         notes=notes,
         changes=changes.counts() if changes else None,
     )
+    _report(source, rows, summary, changes)
+    return Completed(message=summary.message(), data=summary)
+
+
+def _publish(
+    source: RegistryEndpoint,
+    storage: StorageSettings,
+    rows: list[ImageRow],
+    notes: list[str],
+    document: dict[str, Any] | None,
+) -> tuple[ManifestLocation, str]:
+    """Write the manifest and ``registry.json``, link them, announce them."""
+    data = write_manifest(rows)
+    now = datetime.now(UTC)
+    metadata = manifest_metadata(
+        data,
+        source.login_server,
+        row_count=len(rows),
+        exported_at=now,
+        flow_run_id=str(flow_run.id or ""),
+    )
+    registry_json = registry_document(
+        source, rows, exported_at=metadata["exported_at"], notes=notes, azure=document
+    )
+    export_id = new_export_id(now, uuid.uuid4().hex[:6])
+    location, url = publish_manifest(storage, source.name, export_id, data, metadata, registry_json)
+    manifest_link(source.name, url, f"{len(rows)} rows exported at {metadata['exported_at']}")
+    get_run_logger().info("manifest written to %s (%d rows)", url, len(rows))
+    _announce(source, location, url, len(rows))
+    return location, url
+
+
+def _report(
+    source: RegistryEndpoint,
+    rows: list[ImageRow],
+    summary: ExportSummary,
+    changes: ManifestChanges | None,
+) -> None:
+    per_repo = Counter(r.repository for r in rows)
     table(
         artifact_key("export", source.name, "repositories"),
         [{"repository": repo, "rows": count} for repo, count in sorted(per_repo.items())],
         f"Repositories of {source.login_server}",
     )
-    report = _report(summary) + ("\n" + changes.markdown() if changes else "")
-    kind = "dry-run" if options.dry_run else "report"
-    markdown(artifact_key("export", source.name, kind), report, f"Export {kind}")
-    return Completed(
-        message=f"{summary.rows} rows ({summary.manifests} manifests, {summary.repositories} "
-        f"repositories) -> {url or 'dry run: not written'}",
-        data=summary,
+    kind = "dry-run" if summary.dry_run else "report"
+    markdown(
+        artifact_key("export", source.name, kind),
+        export_markdown(summary, changes),
+        f"Export {kind}",
     )
-
-
-#: The event that hands a finished export over to the target tenant.
-EXPORT_COMPLETED = "acr-migrate.export.completed"
 
 
 def _announce(source: RegistryEndpoint, location: ManifestLocation, url: str, rows: int) -> None:
@@ -148,7 +137,7 @@ def _announce(source: RegistryEndpoint, location: ManifestLocation, url: str, ro
 
 
 def _changes_since_last(
-    storage: StorageSettings, source_name: str, rows: list, options: ExportOptions
+    storage: StorageSettings, source_name: str, rows: list[ImageRow], options: ExportOptions
 ) -> ManifestChanges | None:
     """New, moved and deleted tags since the latest manifest (None if it cannot be read)."""
     state = previous_manifest(storage, source_name, return_state=True)
@@ -159,18 +148,3 @@ def _changes_since_last(
     keep = ImageFilter.from_patterns(options.include, options.exclude)
     old_rows = [r for r in old_rows if keep.reason(r.repository, "") is None]
     return diff_manifests(old_rows, rows, previous_blob=location.blob if location else "")
-
-
-def _report(summary: ExportSummary) -> str:
-    lines = [
-        f"# Export {'dry run' if summary.dry_run else 'report'}: `{summary.source}`",
-        "",
-        f"- repositories: {summary.repositories}",
-        f"- rows (tags and untagged manifests): {summary.rows}",
-        f"- unique manifests: {summary.manifests}",
-        f"- manifest: {summary.url or '(dry run: not written)'}",
-    ]
-    if summary.notes:
-        lines += ["", "## What this inventory cannot see", ""]
-        lines += [f"- {note}" for note in summary.notes]
-    return "\n".join(lines) + "\n"

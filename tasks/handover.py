@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.models import ImageRow
 from acr_migrate.storage import REGISTRY_NAME, BlobStore, ManifestLocation, StorageSettings
+from tasks.presets import ONCE
 
 
-@task(name="publish-manifest", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 10])
+@task(name="publish-manifest", **ONCE, retries=3, retry_delay_seconds=[1, 4, 10])
 def publish_manifest(
     storage: StorageSettings,
     source_name: str,
@@ -26,19 +26,24 @@ def publish_manifest(
     return location, store.url_of(location.blob)
 
 
-@task(name="fetch-manifest", cache_policy=NO_CACHE)
-def fetch_manifest(storage: StorageSettings, location: ManifestLocation) -> list[ImageRow]:
-    """Download and verify the manifest (metadata, sha256, row count, every cell)."""
-    return BlobStore(storage).read_manifest(location.blob)
+@task(name="resolve-manifest", **ONCE)
+def resolve_manifest(
+    storage: StorageSettings, source_name: str, location: ManifestLocation | None = None
+) -> tuple[ManifestLocation, list[ImageRow]]:
+    """The manifest at ``location`` (the source's newest export if unset), downloaded and
+    verified: metadata, sha256, row count, every cell."""
+    store = BlobStore(storage)
+    location = location or store.latest_manifest(source_name)
+    return location, store.read_manifest(location.blob)
 
 
-@task(name="latest-manifest", cache_policy=NO_CACHE)
+@task(name="latest-manifest", **ONCE)
 def latest_manifest(storage: StorageSettings, source_name: str) -> ManifestLocation:
     """The newest export of a source registry."""
     return BlobStore(storage).latest_manifest(source_name)
 
 
-@task(name="upload-report", task_run_name="upload {name}", cache_policy=NO_CACHE, retries=3)
+@task(name="upload-report", task_run_name="upload {name}", **ONCE, retries=3)
 def upload_report(
     storage: StorageSettings, location: ManifestLocation, name: str, data: bytes
 ) -> str:
@@ -49,14 +54,19 @@ def upload_report(
     return store.url_of(blob)
 
 
-@task(name="fetch-registry-document", cache_policy=NO_CACHE)
-def fetch_registry_document(storage: StorageSettings, location: ManifestLocation) -> dict:
-    """The ``registry.json`` written beside the manifest by the export."""
-    data, _ = BlobStore(storage).get(location.sibling(REGISTRY_NAME))
-    return dict(json.loads(data))
+@task(name="fetch-registry-document", **ONCE)
+def fetch_registry_document(
+    storage: StorageSettings, source_name: str, location: ManifestLocation | None = None
+) -> tuple[str, dict]:
+    """The ``registry.json`` written beside the manifest at ``location`` (the source's newest
+    export if unset): its blob name and content."""
+    store = BlobStore(storage)
+    blob = (location or store.latest_manifest(source_name)).sibling(REGISTRY_NAME)
+    data, _ = store.get(blob)
+    return blob, dict(json.loads(data))
 
 
-@task(name="previous-manifest", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
+@task(name="previous-manifest", **ONCE, retries=2, retry_delay_seconds=[2, 8])
 def previous_manifest(
     storage: StorageSettings, source_name: str
 ) -> tuple[ManifestLocation | None, list[ImageRow]]:

@@ -47,7 +47,8 @@ def run_import(
 ) -> tuple[Any, Any]:
     """Run the target-import flow with ``options`` over the config's (and further flow
     parameters ``flow_args``, e.g. ``approval``, ``runner``); returns (state, summary)."""
-    from flows.target_import import ImportSummary, target_import
+    from acr_migrate.summaries import ImportSummary
+    from flows.target_import import target_import
 
     state = target_import(
         cfg.source,

@@ -61,6 +61,15 @@ class ProvisionReport(BaseModel):
     gaps: list[Gap]
     dry_run: bool
 
+    def message(self) -> str:
+        """One line: the registry, what was (or would be) created, what needs the operator."""
+        done = "exists" if self.existed else ("would be created" if self.dry_run else "created")
+        verb = "to create" if self.dry_run else "created"
+        return (
+            f"{self.registry} {done}, {len(self.children_created)} sub-resource(s) {verb}; "
+            f"{len(self.gaps)} item(s) need the operator"
+        )
+
 
 def _dicts(items: Any) -> list[dict[str, Any]]:
     return [item.as_dict() for item in items]

@@ -29,11 +29,11 @@ from prefect.client.schemas.objects import StateType
 from acr_migrate.cutover import CutoverOptions
 from acr_migrate.oci.client import RegistryClient
 from acr_migrate.settings import ExportOptions, MigrationConfig
+from acr_migrate.summaries import CutoverSummary, ImportSummary
 from flows.approvals import ApprovalSettings
-from flows.cutover import CutoverSummary, delete_source
+from flows.cutover import delete_source
 from flows.runners import RunnerKind, TaskRunnerSettings
 from flows.source_export import source_export
-from flows.target_import import ImportSummary
 from sandbox.oci_push import build_image, make_layer, push_image
 from tests import helpers
 from tests.helpers import push_endpoint, uid

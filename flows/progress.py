@@ -1,4 +1,5 @@
-"""Listeners told about each image as it finishes (the CLI draws a progress bar with them)."""
+"""The flows-to-CLI channel: listeners told about each image as it finishes (the CLI, a face
+above the flows, draws its progress bar with them)."""
 
 from __future__ import annotations
 

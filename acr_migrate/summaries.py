@@ -1,0 +1,124 @@
+"""What each flow returns: a summary a person (and the CLI) reads, with its one-line message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from acr_migrate.models import ImageRow, ImportResult, ImportStatus
+from acr_migrate.plan import Plan
+from acr_migrate.storage import ManifestLocation
+from acr_migrate.validate import ValidationReport
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``a 1, b 2``."""
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+class ExportSummary(BaseModel):
+    """What the export produced."""
+
+    source: str
+    rows: int
+    repositories: int
+    manifests: int
+    location: ManifestLocation | None
+    url: str
+    dry_run: bool
+    notes: list[str]
+    changes: dict[str, int] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        source: str,
+        rows: Sequence[ImageRow],
+        *,
+        location: ManifestLocation | None,
+        url: str,
+        dry_run: bool,
+        notes: list[str],
+        changes: dict[str, int] | None,
+    ) -> ExportSummary:
+        return cls(
+            source=source,
+            rows=len(rows),
+            repositories=len({r.repository for r in rows}),
+            manifests=len({(r.repository, r.digest) for r in rows}),
+            location=location,
+            url=url,
+            dry_run=dry_run,
+            notes=notes,
+            changes=changes,
+        )
+
+    def message(self) -> str:
+        return (
+            f"{self.rows} rows ({self.manifests} manifests, {self.repositories} repositories) "
+            f"-> {self.url or 'dry run: not written'}"
+        )
+
+
+class ImportSummary(BaseModel):
+    """What the import did; ``ok`` is False when any image failed or validation found a gap."""
+
+    manifest: ManifestLocation
+    plan: dict[str, int]
+    results: dict[str, int]
+    validation: dict[str, int]
+    failed: list[str]
+    results_url: str
+    validation_url: str
+    dry_run: bool
+    ok: bool
+
+    @classmethod
+    def of(
+        cls,
+        manifest: ManifestLocation,
+        plan: Plan,
+        results: Sequence[ImportResult],
+        validation: ValidationReport | None,
+        *,
+        results_url: str,
+        dry_run: bool,
+    ) -> ImportSummary:
+        failed = [f"{r.label}: {r.error}" for r in results if r.status is ImportStatus.FAILED]
+        return cls(
+            manifest=manifest,
+            plan=plan.counts(),
+            results={s.value: sum(r.status is s for r in results) for s in ImportStatus},
+            validation=validation.counts() if validation else {},
+            failed=failed,
+            results_url=results_url,
+            validation_url=validation.url if validation else "",
+            dry_run=dry_run,
+            ok=not failed and (validation is None or validation.ok),
+        )
+
+    def message(self) -> str:
+        if self.failed:
+            return f"{len(self.failed)} image(s) failed: {self.failed[0]}"
+        if not self.ok:
+            problems = self.validation.get("missing", 0) + self.validation.get("mismatch", 0)
+            return f"validation found {problems} problem(s)"
+        parts = [f"plan: {counts_text(self.plan)}"]
+        if not self.dry_run:
+            parts += [f"results: {counts_text(self.results)}"]
+            parts += [f"validation: {counts_text(self.validation)}"]
+        return "; ".join(parts)
+
+
+class CutoverSummary(BaseModel):
+    """What the cutover decided and did."""
+
+    source: str
+    manifest: ManifestLocation
+    validation: str
+    plan: dict[str, int]
+    approved: bool
+    decision: str
+    deleted: int = 0
+    remaining: dict[str, list[str]] = {}
