@@ -247,6 +247,8 @@ def import_cmd(
             console.print(f"Results: {summary.results_url}")
         for line in summary.failed:
             console.print(f"[red]failed:[/red] {line}")
+        for line in summary.problems:
+            console.print(f"[red]validation:[/red] {line}", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -266,10 +268,8 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
     )
     if report is not None:
         console.print(_counts("validation (rows)", report.counts()))
-        for row in report.problems()[:20]:
-            console.print(
-                f"[red]{row.check.value}:[/red] {row.repository}:{row.tag or row.expected_digest}"
-            )
+        for line in report.problem_lines(20):
+            console.print(f"[red]{line}[/red]", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -71,7 +71,7 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
 def validation_csv(report: ValidationReport) -> bytes:
     """One line per manifest row with the digest found in the target."""
     records: list[dict[str, object]] = [r.model_dump(mode="json") for r in report.rows]
-    return _csv(records, ("repository", "tag", "expected_digest", "found_digest", "check"))
+    return _csv(records, ("row", "repository", "tag", "expected_digest", "found_digest", "check"))
 
 
 def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
@@ -153,10 +153,8 @@ def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:
     """The counts, then one line per missing or different row (at most ``limit``)."""
     lines = [", ".join(f"{k}: {v}" for k, v in report.counts().items())]
     for row in report.problems()[:limit]:
-        ref = (
-            f"{row.repository}:{row.tag}" if row.tag else f"{row.repository}@{row.expected_digest}"
-        )
-        lines.append(f"- `{ref}`: {row.check.value} (found {row.found_digest or 'nothing'})")
+        found = row.found_digest or "nothing"
+        lines.append(f"- row {row.row} `{row.ref}`: {row.check.value} (found {found})")
     return lines
 
 

@@ -69,6 +69,7 @@ class ImportSummary(BaseModel):
     results: dict[str, int]
     validation: dict[str, int]
     failed: list[str]
+    problems: list[str] = []
     results_url: str
     validation_url: str
     dry_run: bool
@@ -92,6 +93,7 @@ class ImportSummary(BaseModel):
             results={s.value: sum(r.status is s for r in results) for s in ImportStatus},
             validation=validation.counts() if validation else {},
             failed=failed,
+            problems=validation.problem_lines() if validation else [],
             results_url=results_url,
             validation_url=validation.url if validation else "",
             dry_run=dry_run,
@@ -102,8 +104,9 @@ class ImportSummary(BaseModel):
         if self.failed:
             return f"{len(self.failed)} image(s) failed: {self.failed[0]}"
         if not self.ok:
-            problems = self.validation.get("missing", 0) + self.validation.get("mismatch", 0)
-            return f"validation found {problems} problem(s)"
+            count = self.validation.get("missing", 0) + self.validation.get("mismatch", 0)
+            first = f": {self.problems[0]}" if self.problems else ""
+            return f"validation found {count} problem(s){first}"
         parts = [f"plan: {counts_text(self.plan)}"]
         if not self.dry_run:
             parts += [f"results: {counts_text(self.results)}"]

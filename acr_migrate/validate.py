@@ -25,11 +25,28 @@ class Check(StrEnum):
 class ValidationRow(BaseModel):
     """One manifest row checked against the target."""
 
+    row: int = Field(default=0, description="1-based row of the manifest (the header is not one)")
     repository: str
     tag: str
     expected_digest: str
     found_digest: str
     check: Check
+
+    @property
+    def ref(self) -> str:
+        return (
+            f"{self.repository}:{self.tag}"
+            if self.tag
+            else f"{self.repository}@{self.expected_digest}"
+        )
+
+    def describe(self) -> str:
+        """``row 7: app/web:1.0: mismatch (expected sha256:..., found sha256:...)``."""
+        found = self.found_digest or "nothing"
+        expected = self.expected_digest
+        return (
+            f"row {self.row}: {self.ref}: {self.check.value} (expected {expected}, found {found})"
+        )
 
 
 class ValidationReport(BaseModel):
@@ -50,6 +67,10 @@ class ValidationReport(BaseModel):
     def problems(self) -> list[ValidationRow]:
         return [r for r in self.rows if r.check in (Check.MISSING, Check.MISMATCH)]
 
+    def problem_lines(self, limit: int = 20) -> list[str]:
+        """One line per missing or different row, naming the manifest row and the image."""
+        return [r.describe() for r in self.problems()[:limit]]
+
 
 def validate_rows(
     rows: Iterable[ImageRow], target: TargetState, image_filter: ImageFilter | None = None
@@ -57,7 +78,7 @@ def validate_rows(
     """Compare each row's digest with what the target's tag (or digest) resolves to."""
     image_filter = image_filter or ImageFilter()
     checked: list[ValidationRow] = []
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         if image_filter.reason(row.repository, row.tag) is not None:
             check, found = Check.EXCLUDED, ""
         elif row.tag:
@@ -69,6 +90,7 @@ def validate_rows(
             check = Check.OK if present else Check.MISSING
         checked.append(
             ValidationRow(
+                row=number,
                 repository=row.repository,
                 tag=row.tag,
                 expected_digest=row.digest,

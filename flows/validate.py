@@ -42,5 +42,7 @@ def validate(
     markdown(artifact_key("validate", target.name), text, "Validation")
     get_run_logger().info("validation: %s", report.counts())
     if not report.ok:
-        return Failed(message=f"{len(report.problems())} row(s) missing or different", data=report)
+        first = report.problem_lines(1)[0]
+        message = f"{len(report.problems())} row(s) missing or different; {first}"
+        return Failed(message=message, data=report)
     return Completed(message=f"{report.counts()['ok']} rows match", data=report)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,51 @@ def test_corpus_cases_stop_the_import_flow(migration_config: MigrationConfig, ca
     assert case.error is not None and case.error in str(error)
     assert str(error).startswith(f"manifest {cfg.storage.container}/{blob}: ")
     assert target_inventory(cfg, "team-a/") == before
+
+
+def test_a_digest_changed_with_its_checksum_recomputed_is_named_row_and_image_at_the_terminal(
+    migration_config: MigrationConfig, sandbox_config: Path
+) -> None:
+    """Every check of the blob passes (the metadata was recomputed), so the import runs: the
+    changed row cannot land, and the terminal names its manifest row and its image."""
+    from prefect.settings import PREFECT_API_URL
+
+    from acr_migrate.manifest import manifest_metadata, read_manifest, write_manifest
+
+    cfg = migration_config
+    prefix = f"redigest-{uid()}"
+    for n in range(2):
+        image = build_image([make_layer({f"f{n}": f"{prefix}-{n}".encode() * 300})])
+        push_image(push_endpoint(cfg.source), f"{prefix}/app", [f"v{n}"], image)
+    export = run_export(cfg, include=[f"{prefix}/*"])
+    store = BlobStore(cfg.storage)
+    data, metadata = store.get(export.location.blob)
+    rows = read_manifest(data)
+    changed = next(n for n, r in enumerate(rows) if r.tag == "v1")
+    forged = "sha256:" + "e" * 64
+    rows[changed] = rows[changed].model_copy(update={"digest": forged})
+    data = write_manifest(rows)
+    metadata = manifest_metadata(
+        data,
+        metadata["source_registry"],
+        row_count=len(rows),
+        exported_at=datetime.fromisoformat(metadata["exported_at"].replace("Z", "+00:00")),
+    )
+    blob = f"redigest-{uid()}/{MANIFEST_NAME}"
+    store.put(blob, data, content_type="text/csv", metadata=metadata)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "2000"}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "acr_migrate.cli", "import"),
+            *("--config", str(sandbox_config), "--manifest", blob),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    assert f"validation: row {changed + 1}: {prefix}/app:v1: missing (expected {forged}" in out, out
+    assert f"{prefix}/app:v0" not in out.split("validation:", 1)[-1]
