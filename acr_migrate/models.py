@@ -154,6 +154,7 @@ class ImportResult(BaseModel):
     blobs_skipped: int = 0
     blobs_mounted: int = 0
     error: str = ""
+    resumed_from: str = ""  # the unfinished run that imported it (this run found it there)
 
     @classmethod
     def of(cls, item: ImportItem, status: ImportStatus) -> ImportResult:

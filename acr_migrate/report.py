@@ -34,6 +34,7 @@ RESULT_COLUMNS = (
     "blobs_skipped",
     "blobs_mounted",
     "error",
+    "resumed_from",
 )
 
 
@@ -62,6 +63,7 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
             "blobs_skipped": r.blobs_skipped,
             "blobs_mounted": r.blobs_mounted,
             "error": r.error,
+            "resumed_from": r.resumed_from,
         }
         for r in results
     ]

@@ -120,6 +120,21 @@ class BlobStore:
             content_settings=ContentSettings(content_type=content_type),
         )
 
+    def append(self, blob: str, data: bytes) -> None:
+        """Append ``data`` to an append blob, created on first use."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.container.get_blob_client(blob)
+        try:
+            client.append_block(data)
+        except ResourceNotFoundError:
+            client.create_append_blob(content_settings=None)
+            client.append_block(data)
+
+    def names(self, prefix: str) -> list[str]:
+        """The names of the blobs that start with ``prefix``."""
+        return [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
+
     def get(self, blob: str) -> tuple[bytes, dict[str, str]]:
         """Bytes and metadata of a blob; a clear error when it is missing."""
         from azure.core.exceptions import ResourceNotFoundError

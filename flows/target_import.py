@@ -9,6 +9,7 @@ from prefect.futures import as_completed
 from prefect.states import Completed, Failed, State
 
 from acr_migrate.errors import backoff_delays
+from acr_migrate.journal import Journal, final_results
 from acr_migrate.models import (
     Action,
     ImageRow,
@@ -30,7 +31,7 @@ from flows.progress import publish
 from flows.runners import TaskRunnerSettings, make_task_runner
 from flows.validate import validate
 from tasks.clients import close_all
-from tasks.handover import resolve_manifest, upload_report
+from tasks.handover import resolve_manifest, unfinished_imports, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
 from tasks.limits import ensure_limit, limit_name
@@ -60,10 +61,13 @@ def target_import(
     location, rows = resolve_manifest(storage, source.name, manifest)
     get_run_logger().info("manifest %s: %d rows verified", location.blob, len(rows))
     plan, options = _approved_plan(target, rows, options, approval)
-    results = _import_all(plan, source, target, options, runner)
+    results = _import_all(
+        plan, source, target, options, runner, Journal.open(storage, location, run_tag())
+    )
     validation: ValidationReport | None = None
     results_url = ""
     if not options.dry_run:
+        results = final_results(plan, results, unfinished_imports(storage, location))
         results_url = upload_report(
             storage, location, f"results-{run_tag()}.csv", results_csv(results)
         )
@@ -131,8 +135,10 @@ def _import_all(
     target: RegistryEndpoint,
     options: ImportOptions,
     settings: TaskRunnerSettings,
+    journal: Journal,
 ) -> list[ImportResult]:
-    """Submit one task per image on a bounded runner; collect every outcome, failures included."""
+    """Submit one task per image on a bounded runner; collect every outcome, failures included,
+    each written to the run's journal as it comes."""
     items = plan.imports
     if options.dry_run:
         return [ImportResult.of(item, ImportStatus.DRY_RUN) for item in items]
@@ -181,9 +187,11 @@ def _import_all(
                     else ImportResult.failed(futures[future], outcome)
                 )
                 results.append(result)
+                journal.add(result)
                 publish(result, len(results), len(items))
                 progress.update(len(results))
     finally:
+        journal.flush()
         close_all()
     progress.update(len(results), force=True)
     order = {(i.repository, i.digest): n for n, i in enumerate(items)}

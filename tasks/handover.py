@@ -6,7 +6,8 @@ import json
 
 from prefect import task
 
-from acr_migrate.models import ImageRow
+from acr_migrate.journal import unfinished_results
+from acr_migrate.models import ImageRow, ImportResult
 from acr_migrate.storage import REGISTRY_NAME, BlobStore, ManifestLocation, StorageSettings
 from tasks.presets import ONCE
 
@@ -79,3 +80,11 @@ def previous_manifest(
     except ConfigError:
         return None, []
     return location, store.read_manifest(location.blob)
+
+
+@task(name="unfinished-imports", **ONCE)
+def unfinished_imports(
+    storage: StorageSettings, location: ManifestLocation
+) -> dict[tuple[str, str], ImportResult]:
+    """The images that earlier, unfinished runs over this manifest imported (their journals)."""
+    return unfinished_results(BlobStore(storage), location)
