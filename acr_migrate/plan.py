@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from acr_migrate.filters import ImageFilter
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.models import Action, ImageRow, ImportItem, PlanItem
+from acr_migrate.ports import TargetState
 
 
 @dataclass

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from acr_migrate.azure.secrets import SecretResolver
 from acr_migrate.errors import RegistryHTTPError, classify
 from acr_migrate.models import ConfigError, RegistryEndpoint
+from acr_migrate.registry import Registry, open_registry
 from acr_migrate.settings import EngineName, ImportOptions
 
 if TYPE_CHECKING:
@@ -110,7 +112,7 @@ def check_registry(endpoint: RegistryEndpoint, role: str) -> list[str]:
 
 
 def check_azure_registry(
-    endpoint: RegistryEndpoint, role: str, *, must_exist: bool, phase: str | None = None
+    registry: Registry, role: str, *, must_exist: bool, phase: str | None = None
 ) -> tuple[list[str], bool]:
     """Can the registry's tenant identity sign in to ARM, does the registry exist there, and
     (with ``phase``) may the identity do what that phase does? Returns the problems and
@@ -122,11 +124,9 @@ def check_azure_registry(
         ServiceRequestError,
     )
 
-    from acr_migrate.azure.clients import registry_management_client
-
-    ref = endpoint.azure
-    if ref is None:
+    if not registry.is_azure:
         return [], False
+    ref = registry.azure().ref
     identity = ref.identity
     who = f"{role} identity {identity.client_id or identity.kind} of tenant {identity.tenant_id}"
     where = (
@@ -142,7 +142,7 @@ def check_azure_registry(
         return missing_rights(client, ref, phase)[0]
 
     try:
-        client = registry_management_client(endpoint)
+        client = registry.azure().management()
         with client:
             try:
                 client.registries.get(ref.resource_group, ref.registry)
@@ -241,12 +241,13 @@ class Need:
     phase: str | None = None
 
 
-def check_need(need: Need) -> list[str]:
-    """The problems of one registry a run needs."""
+def check_need(need: Need, secrets: SecretResolver | None = None) -> list[str]:
+    """The problems of one registry a run needs (client secrets from ``secrets``)."""
     endpoint = need.endpoint
-    if endpoint.azure is not None and need.arm:
+    registry = open_registry(endpoint, secrets=secrets)
+    if registry.is_azure and need.arm:
         problems, exists = check_azure_registry(
-            endpoint, need.role, must_exist=need.must_exist, phase=need.phase
+            registry, need.role, must_exist=need.must_exist, phase=need.phase
         )
         # Without a registry user the worker reaches the data plane with its identity only.
         if problems or not exists or not need.reach or not endpoint.username:
@@ -265,13 +266,15 @@ def check_run(
     needs: Sequence[Need],
     *,
     container_must_exist: bool = True,
+    secrets: SecretResolver | None = None,
 ) -> list[str]:
-    """Every problem of a run that needs ``storage`` and the registries in ``needs``."""
+    """Every problem of a run that needs ``storage`` and the registries in ``needs``; client
+    secrets come from ``secrets`` (else the environment)."""
     problems: list[str] = []
     if storage is not None:
         problems += check_storage(storage, container_must_exist=container_must_exist)
     for need in needs:
-        problems += check_need(need)
+        problems += check_need(need, secrets)
     return problems
 
 

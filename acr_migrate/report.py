@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from acr_migrate.changes import ManifestChanges
+from acr_migrate.deletion import METHOD_ARM, DeletionPlan
 from acr_migrate.models import Action, ImportResult, ImportStatus, PlanItem
 from acr_migrate.plan import Plan
 from acr_migrate.references import short_digest
@@ -20,7 +21,7 @@ from acr_migrate.summaries import ExportSummary
 from acr_migrate.validate import ValidationReport
 
 if TYPE_CHECKING:  # the Azure SDK loads only where a registry is provisioned
-    from acr_migrate.azure.registry_config import ProvisionReport
+    from acr_migrate.azure.provision import ProvisionReport
 
 RESULT_COLUMNS = (
     "repository",
@@ -247,4 +248,35 @@ def deleted_markdown(
     if remaining:
         lines += ["", "## Still there (not deleted)", ""]
         lines += [f"- `{repo}`: {', '.join(tags)}" for repo, tags in remaining.items()]
+    return "\n".join(lines) + "\n"
+
+
+def deletion_markdown(plan: DeletionPlan, limit: int = 50) -> str:
+    """What deleting the source will do, for the approval form and the plan artifact."""
+    counts = plan.counts()
+    what = (
+        f"the whole registry `{plan.source}` (ARM delete) with"
+        if plan.method == METHOD_ARM
+        else f"every manifest of these repositories of `{plan.source}`:"
+    )
+    lines = [
+        f"# Delete the source `{plan.name}`",
+        "",
+        f"This deletes {what} {counts['repositories']} repositories, "
+        f"{counts['manifests']} manifests, {counts['tags']} tags. It cannot be undone.",
+        "",
+        "| repository | tags | manifests |",
+        "|---|---:|---:|",
+    ]
+    for repo in plan.repositories[:limit]:
+        lines.append(f"| `{repo.repository}` | {len(repo.tags)} | {len(repo.digests)} |")
+    if len(plan.repositories) > limit:
+        lines.append(f"| ... {len(plan.repositories) - limit} more | | |")
+    if plan.outside:
+        lines += [
+            "",
+            f"**{len(plan.outside)} of these repositories were not migrated** "
+            "(not in the manifest, or filtered out): "
+            + ", ".join(f"`{r}`" for r in plan.outside[:limit]),
+        ]
     return "\n".join(lines) + "\n"

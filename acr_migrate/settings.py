@@ -86,6 +86,26 @@ PREFECT_SERVER_SETTINGS = {
 }
 
 
+class CutoverOptions(BaseModel):
+    """Options of the source deletion (shown as a form in the Prefect UI)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    include: list[str] = Field(
+        default_factory=list,
+        description="Only these repositories of the manifest (globs or /regex/); all if empty",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Keep these repositories")
+    require_validation: bool = Field(
+        default=True,
+        description="Refuse unless the newest validation next to the manifest found no gap",
+    )
+    approval_timeout_seconds: int = Field(
+        default=3600, ge=1, le=7 * 24 * 3600, description="No answer within this time means no"
+    )
+    dry_run: bool = Field(default=False, description="Show what would be deleted; ask nothing")
+
+
 class PrefectSettings(BaseModel):
     """Which Prefect server the CLI's runs go to (``PREFECT_API_URL`` wins when set)."""
 

@@ -135,6 +135,16 @@ class BlobStore:
         """The names of the blobs that start with ``prefix``."""
         return [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
 
+    def newest(self, prefix: str, suffix: str = "") -> str | None:
+        """The most recently written blob whose name starts with ``prefix`` and ends with
+        ``suffix`` (ties go to the later name), or None."""
+        blobs = [
+            b for b in self.container.list_blobs(name_starts_with=prefix) if b.name.endswith(suffix)
+        ]
+        if not blobs:
+            return None
+        return str(max(blobs, key=lambda b: (b.last_modified, b.name)).name)
+
     def get(self, blob: str) -> tuple[bytes, dict[str, str]]:
         """Bytes and metadata of a blob; a clear error when it is missing."""
         from azure.core.exceptions import ResourceNotFoundError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
@@ -9,8 +11,8 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from acr_migrate.filters import ImageFilter
-from acr_migrate.inventory.base import TargetState
-from acr_migrate.models import ImageRow
+from acr_migrate.models import ConfigError, ImageRow
+from acr_migrate.ports import TargetState
 
 
 class Check(StrEnum):
@@ -99,3 +101,34 @@ def validate_rows(
             )
         )
     return ValidationReport(rows=checked)
+
+
+class ValidationVerdict(BaseModel):
+    """The newest validation report next to a manifest, summed up (for the cutover)."""
+
+    blob: str = ""
+    counts: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            bool(self.blob)
+            and self.counts.get("ok", 0) > 0
+            and self.counts.get("missing", 0) == 0
+            and self.counts.get("mismatch", 0) == 0
+        )
+
+    def describe(self) -> str:
+        if not self.blob:
+            return "no validation report next to the manifest (run the import or validate flow)"
+        counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
+        return f"{self.blob}: {counts}"
+
+
+def validation_verdict(blob: str, data: bytes) -> ValidationVerdict:
+    """Sum up a ``validation-<run>.csv`` (columns ``..., check``)."""
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    if "check" not in (reader.fieldnames or []):
+        raise ConfigError(f"{blob}: not a validation report (no 'check' column)")
+    counts = Counter(row["check"] for row in reader)
+    return ValidationVerdict(blob=blob, counts=dict(counts.most_common()))

@@ -14,7 +14,7 @@ every copy, so each method copies everything. Image sets:
 
 Per round, in rotating order, each set is copied by
 
-- ``bare``: the oci-copy engine (``acr_migrate.connect.open_engine``) in a ``ThreadPoolExecutor``
+- ``bare``: the oci-copy engine (``acr_migrate.registry.open_engine``) in a ``ThreadPoolExecutor``
   of ``concurrency`` (8) threads: as many copies at once as the import stage, whose global limit
   has that many slots;
 - ``skopeo``: ``skopeo sync --all`` of the same images (from a YAML source list);
@@ -93,12 +93,14 @@ def _items(spec: dict[str, Any]) -> list[Any]:
 
 
 def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
-    from acr_migrate.connect import open_engine
     from acr_migrate.models import ImportStatus
+    from acr_migrate.registry import open_engine, open_registry
 
     source, target = _endpoints(spec)
     items = _items(spec)
-    engine = open_engine("oci-copy", source, target, concurrency=CONCURRENCY)
+    engine = open_engine(
+        "oci-copy", open_registry(source), open_registry(target), concurrency=CONCURRENCY
+    )
     start = time.perf_counter()
     # As many copies at once as the import stage runs: its global limit has CONCURRENCY slots.
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
@@ -126,7 +128,7 @@ def child_prefect(spec: dict[str, Any]) -> dict[str, Any]:
     from acr_migrate.plan import Plan
     from acr_migrate.settings import ImportOptions
     from flows.runners import TaskRunnerSettings
-    from tasks.clients import close_all
+    from tasks.registries import close_all
 
     source, target = _endpoints(spec)
     plan = Plan(items=[PlanItem(action=Action.IMPORT, item=i) for i in _items(spec)])

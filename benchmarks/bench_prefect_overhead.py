@@ -64,7 +64,7 @@ def child(images: int, concurrency: int, limit: bool) -> dict[str, Any]:
     from prefect.runtime import flow_run
 
     import flows.target_import as target_import
-    import tasks.clients as clients
+    import tasks.registries as clients
     from acr_migrate.models import (
         Action,
         ImportItem,

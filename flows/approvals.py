@@ -124,3 +124,12 @@ def ask(form: type[A], description: str, timeout_seconds: int, **initial: object
         f" ({answer.comment})" if answer.comment else "",
     )
     return Answer(form=answer, timed_out=timed_out)
+
+
+def is_approved(approve: bool, confirm: str, expected: str) -> tuple[bool, str]:
+    """An approval counts only when ticked *and* the registry name is typed back exactly."""
+    if not approve:
+        return False, "not approved"
+    if confirm.strip() != expected:
+        return False, f"approval ignored: the typed name {confirm!r} is not {expected!r}"
+    return True, "approved"

@@ -7,18 +7,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
-from acr_migrate.cutover import (
-    CutoverOptions,
-    DeletionPlan,
-    ValidationVerdict,
-    is_approved,
-    repositories_of,
-)
+from acr_migrate.deletion import deletion_refusal, repositories_of
 from acr_migrate.models import RegistryEndpoint
-from acr_migrate.report import cutover_markdown, deleted_markdown
+from acr_migrate.report import cutover_markdown, deleted_markdown, deletion_markdown
+from acr_migrate.settings import CutoverOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings
 from acr_migrate.summaries import CutoverSummary
-from flows.approvals import DeleteApproval, ask
+from flows.approvals import DeleteApproval, ask, is_approved
 from flows.artifacts import artifact_key, markdown
 from tasks.cutover import delete_source_content, latest_validation, plan_deletion
 from tasks.handover import resolve_manifest
@@ -42,7 +37,7 @@ def delete_source(
     get_run_logger().info("validation: %s", verdict.describe())
     plan = plan_deletion(source, repositories_of(rows, options.include, options.exclude))
     excluded = verdict.counts.get("excluded", 0)
-    text = cutover_markdown(plan.markdown(), location.blob, verdict.describe(), excluded)
+    text = cutover_markdown(deletion_markdown(plan), location.blob, verdict.describe(), excluded)
     key = artifact_key("cutover", source.name)
     summary = CutoverSummary(
         source=source.login_server,
@@ -52,7 +47,9 @@ def delete_source(
         approved=False,
         decision="",
     )
-    refused = _refusal(plan, verdict, options)
+    refused = deletion_refusal(
+        plan, verdict.ok, verdict.describe(), required=options.require_validation
+    )
     if refused or plan.empty:
         return _nothing_deleted(key, text, summary, refused or "nothing to delete", bool(refused))
     markdown(f"{key}-plan", text, "What deleting the source would remove")
@@ -82,20 +79,6 @@ def _nothing_deleted(
     if failed:
         return Failed(message=decision, data=data)
     return Completed(message=decision, data=data, name=name or "Completed")
-
-
-def _refusal(plan: DeletionPlan, verdict: ValidationVerdict, options: CutoverOptions) -> str:
-    """Why the source must not be deleted now ("" when it may be)."""
-    if options.require_validation and not verdict.ok:
-        return f"refused: the target is not validated ({verdict.describe()})"
-    if plan.outside:
-        more = ", ..." if len(plan.outside) > 10 else ""
-        return (
-            f"refused: deleting the registry would also delete {len(plan.outside)} repositories "
-            f"that were not migrated ({', '.join(plan.outside[:10])}{more}); migrate them or "
-            "delete them first"
-        )
-    return ""
 
 
 def _ask(source: RegistryEndpoint, text: str, options: CutoverOptions) -> tuple[bool, str]:

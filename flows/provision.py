@@ -5,13 +5,12 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
-from acr_migrate.azure.registry_config import compare
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.preflight import Need, refusal
 from acr_migrate.report import provision_markdown
 from acr_migrate.storage import ManifestLocation, StorageSettings
 from flows.artifacts import artifact_key, markdown
-from tasks.azure import document_target, provision_target
+from tasks.azure import compare_target, provision_target
 from tasks.handover import fetch_registry_document
 from tasks.preflight import preflight
 
@@ -41,7 +40,7 @@ def provision_registry(
             "([source.azure]) to provision from it"
         )
     report = provision_target(target, document, dry_run)
-    diffs = [] if dry_run else compare(document, document_target(target))
+    diffs = [] if dry_run else compare_target(target, document)
     text = provision_markdown(report, diffs)
     markdown(artifact_key("provision", target.name), text, f"Provisioning of {target.name}")
     get_run_logger().info(

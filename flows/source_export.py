@@ -44,11 +44,8 @@ def source_export(
     )
     if problems:
         return Failed(message=refusal(problems))
-    document: dict[str, Any] | None = None
-    findings: list[str] = []
-    if source.azure is not None:
-        # Preflight: fails here, before anything is written, when content trust is on.
-        document, findings = document_source(source)
+    # An ACR's configuration; fails here, before anything is written, when content trust is on.
+    document, findings = document_source(source)
     rows, notes = inventory_registry(source, options.include, options.exclude)
     notes = [*notes, *findings]
     changes = _changes_since_last(storage, source.name, rows, options)

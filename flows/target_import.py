@@ -30,12 +30,12 @@ from flows.artifacts import Progress, artifact_key, markdown, run_tag, table
 from flows.progress import publish
 from flows.runners import TaskRunnerSettings, make_task_runner
 from flows.validate import validate
-from tasks.clients import close_all
 from tasks.handover import resolve_manifest, unfinished_imports, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
 from tasks.limits import ensure_limit, limit_name
 from tasks.preflight import preflight
+from tasks.registries import close_all
 
 
 @flow(name="target-import", log_prints=False)

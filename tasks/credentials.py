@@ -11,7 +11,7 @@ from typing import cast
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from acr_migrate.azure.credentials import add_secret_source
+from acr_migrate.azure.secrets import secret_from_env
 from acr_migrate.azure.settings import PUBLIC_AUTHORITY, IdentityKind, TenantIdentity
 
 
@@ -52,4 +52,7 @@ def secret_from_block(identity: TenantIdentity) -> str | None:
     return block.client_secret.get_secret_value() if block.client_secret else None
 
 
-add_secret_source(secret_from_block)
+def block_or_env_secret(identity: TenantIdentity) -> str | None:
+    """The secret resolver of the Prefect layer: the identity's block when it names one, else
+    its ``client_secret_env``. Every task that opens a registry passes it explicitly."""
+    return secret_from_block(identity) or secret_from_env(identity)

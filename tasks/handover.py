@@ -9,7 +9,7 @@ from prefect import task
 from acr_migrate.journal import unfinished_results
 from acr_migrate.models import ImageRow, ImportResult
 from acr_migrate.storage import REGISTRY_NAME, BlobStore, ManifestLocation, StorageSettings
-from tasks.presets import ONCE
+from tasks.presets import ONCE, STORAGE
 
 
 @task(name="publish-manifest", **ONCE, retries=3, retry_delay_seconds=[1, 4, 10])
@@ -67,7 +67,7 @@ def fetch_registry_document(
     return blob, dict(json.loads(data))
 
 
-@task(name="previous-manifest", **ONCE, retries=2, retry_delay_seconds=[2, 8])
+@task(name="previous-manifest", **STORAGE)
 def previous_manifest(
     storage: StorageSettings, source_name: str
 ) -> tuple[ManifestLocation | None, list[ImageRow]]:

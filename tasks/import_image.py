@@ -6,13 +6,12 @@ import logging
 import os
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as current_task_run
 
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
-from tasks.clients import engine_for
 from tasks.limits import pace, slot
-from tasks.retry import retry_if_transient
+from tasks.presets import IMPORT
+from tasks.registries import engine_for
 
 TASK_NAME = "import-image"
 #: Set to 1 to keep Prefect's "Finished in state Completed()" line of every image's task run.
@@ -51,11 +50,7 @@ quiet_completed_images()
 @task(
     name=TASK_NAME,
     task_run_name="{item.label}",
-    retries=6,
-    retry_delay_seconds=[1, 2, 4, 8, 16, 32],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
+    **IMPORT,
 )
 def import_image(
     item: ImportItem,

@@ -5,28 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.filters import ImageFilter
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.models import ImageRow, RegistryEndpoint
-from tasks.clients import inventory_for
-from tasks.retry import retry_if_transient
+from acr_migrate.ports import TargetState
+from tasks.presets import TRANSIENT
+from tasks.registries import registry
 
 
 @task(
     name="inventory-registry",
     task_run_name="inventory {endpoint.name}",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 8, 30],
-    retry_condition_fn=retry_if_transient,
+    **TRANSIENT,
 )
 def inventory_registry(
     endpoint: RegistryEndpoint, include: list[str], exclude: list[str]
 ) -> tuple[list[ImageRow], list[str]]:
     """Every row of the registry (filtered by repository), and what the adapter cannot see."""
-    inventory = inventory_for(endpoint)
+    inventory = registry(endpoint).inventory()
     try:
         image_filter = ImageFilter.from_patterns(include, exclude)
         repositories = [r for r in inventory.repositories() if image_filter.reason(r, "") is None]
@@ -39,15 +35,12 @@ def inventory_registry(
 @task(
     name="read-target",
     task_run_name="read {endpoint.name}",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 8, 30],
-    retry_condition_fn=retry_if_transient,
+    **TRANSIENT,
 )
 def read_target(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> TargetState:
     """Tags and digests the target holds in the manifest's repositories."""
     rows = list(rows)
-    inventory = inventory_for(endpoint)
+    inventory = registry(endpoint).inventory()
     try:
         untagged = [(r.repository, r.digest) for r in rows if not r.tag]
         return inventory.state({r.repository for r in rows}, untagged)

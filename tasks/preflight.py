@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from acr_migrate.preflight import Need, check_run
 from acr_migrate.storage import StorageSettings
-from tasks import credentials as _credentials  # noqa: F401 - registers the block secret source
+from tasks.credentials import block_or_env_secret
+from tasks.presets import ONCE
 
 
-@task(name="preflight", cache_policy=NO_CACHE)
+@task(name="preflight", **ONCE)
 def preflight(
     storage: StorageSettings | None, needs: list[Need], container_must_exist: bool = True
 ) -> list[str]:
     """Every problem of the configuration, one line each (empty when the run can go ahead)."""
-    return check_run(storage, needs, container_must_exist=container_must_exist)
+    return check_run(
+        storage, needs, container_must_exist=container_must_exist, secrets=block_or_env_secret
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 from azure.core.credentials import AccessToken, TokenCredential
@@ -21,37 +20,9 @@ from azure.identity import (
     WorkloadIdentityCredential,
 )
 
+from acr_migrate.azure.secrets import SecretResolver, secret_from_env
 from acr_migrate.azure.settings import PUBLIC_AUTHORITY, IdentityKind, TenantIdentity
 from acr_migrate.models import ConfigError
-
-#: Returns the client secret of an identity (from an env var, a Prefect block...), or None.
-SecretResolver = Callable[[TenantIdentity], str | None]
-
-
-_secret_sources: list[SecretResolver] = []
-
-
-def add_secret_source(source: SecretResolver) -> None:
-    """Let an outer layer (e.g. Prefect blocks) supply secrets; tried before the environment."""
-    if source not in _secret_sources:
-        _secret_sources.insert(0, source)
-
-
-def secret_from_env(identity: TenantIdentity) -> str | None:
-    """The client secret: from a registered source (a block), else ``client_secret_env``."""
-    for source in _secret_sources:
-        value = source(identity)
-        if value:
-            return value
-    if not identity.client_secret_env:
-        return None
-    value = os.environ.get(identity.client_secret_env)
-    if not value:
-        raise ConfigError(
-            f"tenant {identity.tenant_id}: environment variable "
-            f"{identity.client_secret_env} is not set"
-        )
-    return value
 
 
 def transport_options(ca_bundle: str | None) -> dict[str, Any]:
@@ -107,7 +78,8 @@ def tenant_credential(
     ca_bundle: str | None = None,
     resolve_secret: SecretResolver = secret_from_env,
 ) -> TokenCredential:
-    """The credential of one tenant, pinned to that tenant."""
+    """The credential of one tenant, pinned to that tenant; ``resolve_secret`` supplies a
+    client secret (the environment by default)."""
     common: dict[str, Any] = {"authority": identity.authority_host, **transport_options(ca_bundle)}
     if identity.authority_host.rstrip("/") != PUBLIC_AUTHORITY:
         # A sovereign cloud or a stand-in: do not ask the public cloud for instance metadata.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
@@ -28,7 +27,7 @@ from pydantic import SecretStr
 
 from acr_migrate.azure.clients import AcrDataPlaneClient
 from acr_migrate.azure.inventory import IMPORT_MANIFEST_LIMIT
-from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
+from acr_migrate.azure.settings import AcrRegistryRef
 from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus
 
@@ -201,30 +200,3 @@ class AcrImportEngine:
                 f"import that ARM reported as finished (expected {item.digest}); "
                 "the operation may have ended Failed in its body"
             )
-
-
-def source_credentials(source: Any) -> tuple[str | None, PasswordSource]:
-    """Pull credentials of the source for ``registry_uri`` imports.
-
-    The registry's own user (admin user, or a repository-scoped token) when ``password_env`` is
-    set; else an Entra access token of the source tenant as the password with *no* username, as
-    ``az acr import --password <token>`` sends it (azure-cli ``acr/import.py``). The token is
-    fetched per import: Entra tokens live 60-90 minutes, a migration may run longer.
-    """
-    password = source.password()
-    if password is not None and source.username:
-        return source.username, password
-    if source.azure is None:
-        raise ValueError(
-            f"source {source.name!r}: no password_env and no Azure identity to pull with"
-        )
-    from acr_migrate.azure.credentials import tenant_credential
-
-    credential = tenant_credential(source.azure.identity, ca_bundle=source.ca_bundle)
-    # An ARM token of the source's cloud, as ``az account get-access-token`` gives.
-    scope = arm_scope(source.azure.resource_manager)
-
-    def token() -> SecretStr:
-        return SecretStr(credential.get_token(scope).token)
-
-    return None, token

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from acr_migrate.azure.clients import AcrDataPlaneClient
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX
 from acr_migrate.models import ImageRow
+from acr_migrate.ports import TargetState
 
 
 def _listed_media_type(manifest: Any) -> str | None:

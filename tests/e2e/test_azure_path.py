@@ -16,10 +16,11 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from acr_migrate.azure.clients import management_client
+from acr_migrate.azure.compare import compare
 from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.document import document_registry
 from acr_migrate.azure.import_engine import AcrImportEngine
-from acr_migrate.azure.registry_config import compare, document_registry
-from acr_migrate.models import ImportItem
+from acr_migrate.models import ImportItem, RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
 from acr_migrate.settings import MigrationConfig
 from acr_migrate.storage import BlobStore
@@ -209,14 +210,14 @@ def test_engine_confirms_digest_even_when_arm_says_done(
     migration_config: MigrationConfig, provisioned: Any, sandbox_state: dict[str, Any]
 ) -> None:
     """The SDK's poller returns normally on a Failed-in-body LRO; the engine does not."""
-    from acr_migrate.connect import open_engine
     from acr_migrate.errors import DigestMismatchError
+    from acr_migrate.registry import open_engine, open_registry
 
     cfg = migration_config
     prefix = f"direct-{uuid.uuid4().hex[:6]}"
     image = build_image([make_layer({"x": prefix.encode()})])
     push_image(push_endpoint(cfg.source), f"{prefix}/app", ["v1"], image)
-    engine = open_engine("acr-import", cfg.source, cfg.target)
+    engine = open_engine("acr-import", open_registry(cfg.source), open_registry(cfg.target))
     assert isinstance(engine, AcrImportEngine)
     set_faults(sandbox_state, fail_lro_repository_regex=f"^{prefix}/")
     try:
@@ -239,7 +240,13 @@ def test_cutover_deletes_an_acr_through_arm_with_its_own_tenant_only(
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.containerregistry.models import Registry, Sku
 
-    from acr_migrate.cutover import delete_arm_registry
+    from acr_migrate.azure.delete import delete_arm_registry
+    from acr_migrate.registry import open_registry
+
+    def delete_registry(endpoint: RegistryEndpoint) -> None:
+        azure = open_registry(endpoint).azure()
+        with azure.management() as arm:
+            delete_arm_registry(arm, azure.ref)
 
     cfg = migration_config
     assert cfg.source.azure is not None and cfg.target.azure is not None
@@ -254,21 +261,21 @@ def test_cutover_deletes_an_acr_through_arm_with_its_own_tenant_only(
 
     intruder = ref.model_copy(update={"identity": cfg.target.azure.identity})
     with pytest.raises(RuntimeError, match="InvalidAuthenticationTokenTenant"):
-        delete_arm_registry(scratch.model_copy(update={"azure": intruder}))
+        delete_registry(scratch.model_copy(update={"azure": intruder}))
     with arm_for(cfg, scratch) as arm:
         assert arm.registries.get(ref.resource_group, name).name == name
 
-    delete_arm_registry(scratch)
+    delete_registry(scratch)
     with arm_for(cfg, scratch) as arm, pytest.raises(ResourceNotFoundError):
         arm.registries.get(ref.resource_group, name)
-    delete_arm_registry(scratch)  # already gone counts as deleted
+    delete_registry(scratch)  # already gone counts as deleted
 
 
 def test_cutover_of_an_acr_refuses_while_unmigrated_repositories_remain(
     migration_config: MigrationConfig, seed_summary: Any
 ) -> None:
     """Deleting an ACR deletes all of it: a manifest of one repository cannot justify that."""
-    from acr_migrate.cutover import CutoverOptions
+    from acr_migrate.settings import CutoverOptions
     from flows.cutover import delete_source
 
     cfg = migration_config

@@ -26,9 +26,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from acr_migrate.cutover import CutoverOptions
 from acr_migrate.oci.client import RegistryClient
-from acr_migrate.settings import ExportOptions, MigrationConfig
+from acr_migrate.settings import CutoverOptions, ExportOptions, MigrationConfig
 from acr_migrate.summaries import CutoverSummary, ImportSummary
 from flows.approvals import ApprovalSettings
 from flows.cutover import delete_source

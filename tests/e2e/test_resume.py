@@ -64,7 +64,7 @@ def _kill_the_limit(name: str) -> None:
 
 
 def test_a_killed_import_started_again_finishes_with_one_status_per_image(
-    oci_config: MigrationConfig, sandbox_config: Path
+    oci_config: MigrationConfig, sandbox_config: Path, tmp_path: Path
 ) -> None:
     from prefect.settings import PREFECT_API_URL
 
@@ -81,22 +81,26 @@ def test_a_killed_import_started_again_finishes_with_one_status_per_image(
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     config = sandbox_config.parent / api.OCI_CONFIG_NAME
-    first = subprocess.Popen(
-        [sys.executable, "-c", FIRST_RUN, str(config), location.model_dump_json()],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "first-run.log"
+    with log.open("wb") as output:
+        first = subprocess.Popen(
+            [sys.executable, "-c", FIRST_RUN, str(config), location.model_dump_json()],
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         give_up = time.monotonic() + 600
         while len(_journal_lines(store, folder)) < 3:
-            assert first.poll() is None, "the first run ended before it could be killed"
-            assert time.monotonic() < give_up, "the first run journaled nothing"
+            tail = log.read_text(errors="replace")[-3000:]
+            assert first.poll() is None, f"the first run ended before it could be killed:\n{tail}"
+            assert time.monotonic() < give_up, f"the first run journaled nothing:\n{tail}"
             time.sleep(0.5)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     landed = {
         (line["repository"], line["digest"])

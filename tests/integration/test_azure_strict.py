@@ -16,13 +16,14 @@ from azure.core.exceptions import HttpResponseError
 
 from acr_migrate.azure.clients import management_client
 from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.document import document_registry
+from acr_migrate.azure.gaps import gaps_of
 from acr_migrate.azure.import_engine import AcrImportEngine
 from acr_migrate.azure.permissions import IdentityPreflightError, missing_rights, require_rights
-from acr_migrate.azure.registry_config import document_registry, gaps_of
 from acr_migrate.azure.settings import TenantIdentity
-from acr_migrate.connect import open_engine, open_inventory
 from acr_migrate.errors import RegistryHTTPError, is_transient
 from acr_migrate.models import ImportItem, ImportStatus, RegistryEndpoint
+from acr_migrate.registry import open_engine, open_registry
 from acr_migrate.settings import MigrationConfig
 from sandbox.azure.clients import Sandbox
 from sandbox.oci_push import build_image, build_index, make_layer, push_image
@@ -113,7 +114,7 @@ def test_inventory_keeps_platform_manifests_inside_their_index(
 ) -> None:
     """Listings carry no references: the inventory reads each index once more to group them."""
     repos = ["platform/multiarch", "platform/legacy"]
-    inventory = open_inventory(migration_config.source)
+    inventory = open_registry(migration_config.source).inventory()
     try:
         rows = list(inventory.images(repos))
     finally:
@@ -140,7 +141,7 @@ def test_entra_pull_token_goes_without_username(
     ``00000000-...`` user is for ACR refresh tokens and is refused with an Entra token."""
     cfg = migration_config
     item = pushed(cfg, f"tokenpull/{uid()}")
-    engine = open_engine("acr-import", entra_source(cfg), cfg.target)
+    engine = open_engine("acr-import", open_registry(entra_source(cfg)), open_registry(cfg.target))
     try:
         assert engine.import_image(item).status is ImportStatus.IMPORTED
     finally:
@@ -171,7 +172,7 @@ def test_pull_token_is_fetched_per_import(
     behaviour(token_ttl=2, clock_skew=0)
     cfg = migration_config
     first, second = pushed(cfg, f"tokenttl/{uid()}"), pushed(cfg, f"tokenttl/{uid()}")
-    engine = open_engine("acr-import", entra_source(cfg), cfg.target)
+    engine = open_engine("acr-import", open_registry(entra_source(cfg)), open_registry(cfg.target))
     try:
         assert engine.import_image(first).status is ImportStatus.IMPORTED
         time.sleep(3)  # let every token issued so far expire
@@ -190,7 +191,7 @@ def test_a_retry_after_a_landed_import_counts_it_as_imported(
     the same digest: the engine confirms the digest and counts the landed image."""
     cfg = migration_config
     item = pushed(cfg, f"retry/{uid()}", ("v1", "stable"))
-    engine = open_engine("acr-import", cfg.source, cfg.target)
+    engine = open_engine("acr-import", open_registry(cfg.source), open_registry(cfg.target))
     try:
         assert engine.import_image(item).status is ImportStatus.IMPORTED
         again = engine.import_image(item)  # as a retry after a lost poll would post it
@@ -400,14 +401,14 @@ def test_an_index_of_more_than_50_manifests_is_not_imported(
     index = build_index(children)
     repo = f"wide/{uid()}"
     push_image(push_endpoint(cfg.source), repo, ["v1"], index)
-    inventory = open_inventory(cfg.source)
+    inventory = open_registry(cfg.source).inventory()
     try:
         rows = list(inventory.images([repo]))
     finally:
         inventory.close()
     assert [(r.tag, r.digest) for r in rows] == [("v1", index.digest)]
     assert any(repo in note and "oci-copy" in note for note in inventory.notes)
-    engine = open_engine("acr-import", cfg.source, cfg.target)
+    engine = open_engine("acr-import", open_registry(cfg.source), open_registry(cfg.target))
     try:
         with pytest.raises(RegistryHTTPError) as err:
             engine.import_image(ImportItem(repository=repo, digest=index.digest, tags=("v1",)))
@@ -424,7 +425,7 @@ def test_confirmation_waits_for_a_lagging_replica(
     behaviour(replica_lag_seconds=1.5)
     cfg = migration_config
     item = pushed(cfg, f"lagging/{uid()}")
-    engine = open_engine("acr-import", cfg.source, cfg.target)
+    engine = open_engine("acr-import", open_registry(cfg.source), open_registry(cfg.target))
     assert isinstance(engine, AcrImportEngine)
     try:
         assert engine.import_image(item).status is ImportStatus.IMPORTED

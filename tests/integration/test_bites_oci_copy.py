@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from acr_migrate.engines.oci_copy import OciCopyEngine
 from acr_migrate.errors import DigestMismatchError
 from acr_migrate.models import ImportItem
 from acr_migrate.oci.client import RegistryClient
+from acr_migrate.oci.copy import OciCopyEngine
 from acr_migrate.settings import MigrationConfig
 from sandbox.certs import cert_paths
 from sandbox.fault_proxy import ALL_METHODS, HOP_BY_HOP, FaultProxy, forward

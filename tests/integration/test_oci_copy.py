@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from acr_migrate.engines.oci_copy import OciCopyEngine, TagConflictError
-from acr_migrate.inventory.oci import OciInventory
 from acr_migrate.models import ImportItem, ImportStatus, RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
+from acr_migrate.oci.copy import OciCopyEngine, TagConflictError
+from acr_migrate.oci.inventory import OciInventory
 from acr_migrate.settings import MigrationConfig
 from sandbox.fault_proxy import FaultProxy
 from sandbox.oci_push import Image, build_image, build_index, make_layer, push_image

@@ -54,3 +54,26 @@ def test_the_compose_server_batches_its_writes_like_every_server_we_start() -> N
     compose = yaml.safe_load((README.parent / "docker-compose.yml").read_text())
     env = compose["services"]["prefect-server"]["environment"]
     assert PREFECT_SERVER_SETTINGS.items() <= {k: str(v) for k, v in env.items()}.items()
+
+
+def test_the_layout_names_only_files_that_exist() -> None:
+    text = README.read_text()
+    layout = text[text.index("## Layout") :]
+    block = layout[layout.index("```") + 3 : layout.index("```", layout.index("```") + 3)]
+    root = README.parent
+    missing: list[str] = []
+    package = ""
+    for line in block.splitlines():
+        if line and not line.startswith(" "):
+            package = line.split()[0]  # "acr_migrate/", "tasks/", ...
+            missing += [] if (root / package).is_dir() else [package]
+            continue
+        words = line.split()
+        sub = words[0] if words and words[0].endswith("/") else ""
+        missing += [] if not sub or (root / package / sub).is_dir() else [package + sub]
+        for name in re.findall(r"[\w/]+\.py\b", line):
+            found = [
+                p for p in (root / package).rglob(Path(name).name) if ".venv" not in p.parts
+            ]
+            missing += [] if found else [f"{package}{name}"]
+    assert missing == []

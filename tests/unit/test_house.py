@@ -112,3 +112,55 @@ def test_the_worker_image_has_no_sandbox() -> None:
     assert "COPY acr_migrate" in worker
     assert "sandbox" not in re.sub(r"#.*", "", worker)
     assert "--no-default-groups" in worker
+
+
+def _lines(pattern: str, *packages: str) -> Iterator[tuple[str, int]]:
+    regex = re.compile(pattern)
+    for name, _ in _sources(*packages):
+        for n, line in enumerate((ROOT / name).read_text().splitlines(), 1):
+            if regex.search(line):
+                yield name, n
+
+
+def test_only_the_registry_door_asks_whether_a_registry_is_an_acr() -> None:
+    """Azure or OCI is decided in ``acr_migrate/registry.py`` (and inside the Azure adapters)."""
+    allowed = ("acr_migrate/registry.py", "acr_migrate/azure/")
+    offenders = [
+        f"{name}:{n}"
+        for name, n in _lines(r"\.azure\s+is\s+(not\s+)?None", *PRODUCT)
+        if not name.startswith(allowed)
+    ]
+    assert offenders == []
+
+
+def test_only_the_presets_say_how_tasks_cache_and_retry() -> None:
+    offenders = [
+        f"{name}:{n}"
+        for name, n in _lines(r"NO_CACHE|retry_condition_fn=", "tasks", "flows")
+        if name != "tasks/presets.py"
+    ]
+    assert offenders == []
+
+
+def test_tasks_and_flows_open_registries_through_one_door() -> None:
+    """Adapters are chosen by ``open_registry``; the Prefect layer calls it in one place, with
+    its secrets (blocks, else env), so no task can open a registry without them."""
+    offenders = [
+        f"{name}:{n}"
+        for name, n in _lines(
+            r"open_registry\(|open_engine\(|RegistryClient\(|tenant_credential\(", "tasks", "flows"
+        )
+        if name != "tasks/registries.py"
+    ]
+    assert offenders == []
+
+
+def test_flows_use_the_azure_adapters_only_through_tasks() -> None:
+    offenders = [
+        name
+        for name, tree in _sources("flows")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith(("acr_migrate.azure", "acr_migrate.oci"))
+    ]
+    assert offenders == []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.journal import final_results
 from acr_migrate.mediatypes import OCI_MANIFEST
 from acr_migrate.models import ImageRow, ImportResult, ImportStatus
 from acr_migrate.plan import make_plan
+from acr_migrate.ports import TargetState
 
 D1, D2, D3, D4 = ("sha256:" + c * 64 for c in "1234")
 

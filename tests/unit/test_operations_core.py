@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import pytest
 
+from acr_migrate.azure.delete import ArmRegistryDeleter
 from acr_migrate.changes import diff_manifests
-from acr_migrate.cutover import (
+from acr_migrate.deletion import (
     METHOD_ARM,
-    ArmRegistryDeleter,
     DeletionPlan,
     RepositoryContent,
-    delete_arm_registry,
-    is_approved,
+    deletion_refusal,
     repositories_of,
-    validation_verdict,
 )
 from acr_migrate.models import ConfigError, ImageRow, RegistryEndpoint
+from acr_migrate.registry import open_registry
+from acr_migrate.report import deletion_markdown
 from acr_migrate.settings import MigrationConfig
 from acr_migrate.storage import StorageSettings
+from acr_migrate.validate import validation_verdict
 from deployments.variables import variable_values
+from flows.approvals import is_approved
 from flows.runners import RunnerKind, TaskRunnerSettings, make_task_runner
 from tasks.limits import limit_name
 
@@ -75,24 +77,41 @@ def test_the_arm_plan_is_the_whole_registry_and_names_what_was_not_migrated() ->
     endpoint = RegistryEndpoint(name="src", url="https://src.example")
     rows = [row("app", "1", D1), row("app", "2", D1), row("extra", "1", D2)]
     removed: list[str] = []
-    deleter = ArmRegistryDeleter(endpoint, lambda: rows, remove=lambda e: removed.append(e.name))
+    deleter = ArmRegistryDeleter(endpoint, lambda: rows, remove=lambda: removed.append("src"))
     plan = deleter.plan(["app"])
     assert plan.method == METHOD_ARM and plan.counts() == {
         "repositories": 2,
         "manifests": 2,
         "tags": 3,
     }
-    assert plan.outside == ["extra"] and "were not migrated" in plan.markdown()
+    assert plan.outside == ["extra"] and "were not migrated" in deletion_markdown(plan)
     assert deleter.plan(["app", "extra"]).outside == []
-    assert "ARM delete" in plan.markdown()
+    assert "ARM delete" in deletion_markdown(plan)
     deleter.delete(plan)
     assert removed == ["src"]
 
 
-def test_the_arm_delete_needs_an_azure_registry() -> None:
-    endpoint = RegistryEndpoint(name="src", url="https://src.example")
-    with pytest.raises(ConfigError, match="no \\[azure\\] section"):
-        delete_arm_registry(endpoint)
+def test_an_oci_registry_is_deleted_manifest_by_manifest_and_has_no_arm_side() -> None:
+    registry = open_registry(RegistryEndpoint(name="src", url="https://src.example"))
+    deleter = registry.deleter()
+    try:
+        assert deleter.method == "oci-manifests"
+    finally:
+        deleter.close()
+    with pytest.raises(ConfigError, match=r"no \[azure\] section .* which creating a registry"):
+        registry.provision({}, dry_run=True)
+    assert registry.document() == (None, [])
+
+
+def test_the_source_is_kept_unless_validated_and_nothing_unmigrated_goes_with_it() -> None:
+    plan = DeletionPlan(source="s", name="s", method=METHOD_ARM, outside=["extra"])
+    assert "not validated (no report)" in deletion_refusal(plan, False, "no report", True)
+    assert "1 repositories that were not migrated (extra)" in deletion_refusal(
+        plan, True, "ok", True
+    )
+    clean = plan.model_copy(update={"outside": []})
+    assert deletion_refusal(clean, True, "ok", True) == ""
+    assert deletion_refusal(clean, False, "no report", required=False) == ""
 
 
 def test_deletion_plan_markdown_lists_what_goes() -> None:
@@ -102,7 +121,7 @@ def test_deletion_plan_markdown_lists_what_goes() -> None:
         method="oci-manifests",
         repositories=[RepositoryContent(repository="app", tags=["1", "2"], digests=[D1])],
     )
-    text = plan.markdown()
+    text = deletion_markdown(plan)
     assert "1 repositories, 1 manifests, 2 tags" in text and "| `app` | 2 | 1 |" in text
     assert not plan.empty
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from acr_migrate.filters import ImageFilter
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.mediatypes import OCI_MANIFEST
 from acr_migrate.models import Action, ImageRow
 from acr_migrate.plan import make_plan
+from acr_migrate.ports import TargetState
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 

@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 
-from acr_migrate.azure.registry_config import (
-    PreflightError,
-    at_registry_scope,
-    compare,
-    gaps_of,
-    preflight,
-    registry_body,
-)
+from acr_migrate.azure.compare import compare
+from acr_migrate.azure.document import PreflightError, at_registry_scope
+from acr_migrate.azure.document import preflight_findings as preflight
+from acr_migrate.azure.gaps import gaps_of
+from acr_migrate.azure.provision import registry_body
 from acr_migrate.azure.settings import AcrRegistryRef, TenantIdentity
 
 EXAMPLE = Path(__file__).parent / "data" / "RegistryGet.json"  # Azure/azure-rest-api-specs example

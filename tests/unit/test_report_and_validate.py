@@ -6,10 +6,10 @@ import io
 
 import pandas as pd
 
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.mediatypes import OCI_MANIFEST
 from acr_migrate.models import ImageRow, ImportResult, ImportStatus
 from acr_migrate.plan import make_plan
+from acr_migrate.ports import TargetState
 from acr_migrate.report import RESULT_COLUMNS, import_markdown, result_table, results_csv
 from acr_migrate.validate import Check, validate_rows
 

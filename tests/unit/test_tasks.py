@@ -7,9 +7,9 @@ import time
 from prefect.states import Failed
 
 from acr_migrate.errors import RegistryHTTPError
-from acr_migrate.inventory.oci import platforms_of
 from acr_migrate.models import ImportItem
 from acr_migrate.oci.auth import parse_challenge
+from acr_migrate.oci.inventory import platforms_of
 from flows.artifacts import artifact_key
 from tasks.import_image import import_image
 from tasks.retry import retry_if_transient

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from acr_migrate.inventory.base import TargetState
 from acr_migrate.mediatypes import is_index
 from acr_migrate.models import ImageRow
 from acr_migrate.oci.client import RegistryClient
+from acr_migrate.ports import TargetState
 
 UNTAGGED_NOTE = (
     "untagged manifests are not listed: the OCI distribution API has no call that lists "

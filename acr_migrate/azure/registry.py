@@ -1,0 +1,115 @@
+"""An Azure Container Registry behind the ports: ARM and the data plane, with the identity of
+the registry's own tenant (its secret from the resolver the caller passes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+from pydantic import SecretStr
+
+from acr_migrate.azure.clients import AcrDataPlaneClient, data_plane_client, management_client
+from acr_migrate.azure.compare import compare
+from acr_migrate.azure.credentials import tenant_credential
+from acr_migrate.azure.delete import ArmRegistryDeleter, delete_arm_registry
+from acr_migrate.azure.document import document_registry, preflight_findings
+from acr_migrate.azure.import_engine import AcrImportEngine, PasswordSource
+from acr_migrate.azure.inventory import AcrInventory
+from acr_migrate.azure.permissions import require_rights
+from acr_migrate.azure.provision import ProvisionReport, provision
+from acr_migrate.azure.secrets import SecretResolver
+from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
+from acr_migrate.models import RegistryEndpoint
+
+
+class AzureRegistry:
+    """One ACR: its tenant credential (made once), ARM and data-plane clients, the adapters."""
+
+    def __init__(self, endpoint: RegistryEndpoint, ref: AcrRegistryRef, secrets: SecretResolver):
+        self.endpoint = endpoint
+        self.ref = ref
+        self.secrets = secrets
+        self._credential: TokenCredential | None = None
+
+    def credential(self) -> TokenCredential:
+        """The registry tenant's credential."""
+        if self._credential is None:
+            self._credential = tenant_credential(
+                self.ref.identity, ca_bundle=self.endpoint.ca_bundle, resolve_secret=self.secrets
+            )
+        return self._credential
+
+    def management(
+        self, *, surface_import_retries: bool = False
+    ) -> ContainerRegistryManagementClient:
+        """An ARM client of the registry's subscription (close it, or use it as a context)."""
+        return management_client(
+            self.ref,
+            self.credential(),
+            ca_bundle=self.endpoint.ca_bundle,
+            surface_import_retries=surface_import_retries,
+        )
+
+    def data_plane(self) -> AcrDataPlaneClient:
+        return data_plane_client(
+            self.endpoint.url, self.credential(), ca_bundle=self.endpoint.ca_bundle
+        )
+
+    def inventory(self, *, workers: int = 8) -> AcrInventory:
+        return AcrInventory(self.data_plane(), self.endpoint.login_server, workers=workers)
+
+    def deleter(self) -> ArmRegistryDeleter:
+        inventory = self.inventory()
+
+        def remove() -> None:
+            with self.management() as arm:
+                delete_arm_registry(arm, self.ref)
+
+        return ArmRegistryDeleter(self.endpoint, inventory.images, remove, inventory.close)
+
+    def import_engine(self, source: RegistryEndpoint, pull: PasswordPair) -> AcrImportEngine:
+        """``acr-import`` into this registry from ``source``, pulling with ``pull``."""
+        username, password = pull
+        return AcrImportEngine(
+            self.management(surface_import_retries=True),
+            self.ref,
+            self.data_plane(),
+            source_registry_uri=source.login_server,
+            source_username=username,
+            source_password=password,
+        )
+
+    def pull_token(self) -> Callable[[], SecretStr]:
+        """An ARM token of this registry's tenant and cloud, fetched per call, for ARM to pull
+        with (``az acr import --password <token>``; Entra tokens live 60-90 minutes)."""
+        credential = self.credential()
+        scope = arm_scope(self.ref.resource_manager)
+
+        def token() -> SecretStr:
+            return SecretStr(credential.get_token(scope).token)
+
+        return token
+
+    def document(self) -> tuple[dict[str, Any], list[str]]:
+        """The registry's configuration and role assignments, and the preflight findings."""
+        with self.management() as arm:
+            findings = require_rights(arm, self.ref, "document")
+            document = document_registry(arm, self.ref)
+        return document, findings + preflight_findings(document)
+
+    def differences(self, source_document: dict[str, Any]) -> list[str]:
+        """Where this registry differs from ``source_document`` in what provisioning mirrors."""
+        with self.management() as arm:
+            return compare(source_document, document_registry(arm, self.ref))
+
+    def provision(self, document: dict[str, Any], *, dry_run: bool) -> ProvisionReport:
+        """Create this registry and its sub-resources from a source's document."""
+        with self.management() as arm:
+            require_rights(arm, self.ref, "provision")
+            return provision(arm, document, self.ref, dry_run=dry_run)
+
+
+#: The source's pull credentials for ``acr-import``: a username (or None) and a password.
+PasswordPair = tuple[str | None, PasswordSource]

@@ -1,0 +1,126 @@
+"""One door to every registry: which adapters of the ports an endpoint gets is decided here.
+
+An endpoint with an ``azure`` section is an Azure Container Registry: read through its data
+plane, imported into through ARM (``acr-import``), deleted through ARM, documented and
+provisioned through ARM, always with the identity of its own tenant. Any other endpoint is an
+OCI registry reached through the distribution API. Callers never ask which.
+
+Secrets are explicit: ``open_registry(endpoint, secrets=...)`` takes the resolver of client
+secrets (the environment by default; the Prefect layer passes one that reads blocks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from acr_migrate.azure.secrets import SecretResolver, secret_from_env
+from acr_migrate.models import ConfigError, RegistryEndpoint
+from acr_migrate.ports import Engine, Inventory, SourceDeleter
+from acr_migrate.settings import EngineName
+
+if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
+    from acr_migrate.azure.provision import ProvisionReport
+    from acr_migrate.azure.registry import AzureRegistry
+
+
+class Registry:
+    """A registry as the ports see it (made by :func:`open_registry`)."""
+
+    def __init__(self, endpoint: RegistryEndpoint, secrets: SecretResolver):
+        self.endpoint = endpoint
+        self.secrets = secrets
+        self._azure: AzureRegistry | None = None
+
+    @property
+    def is_azure(self) -> bool:
+        """Whether this is an ACR with an ARM side (an ``azure`` section)."""
+        return self.endpoint.azure is not None
+
+    def azure(self, needed_for: str = "this") -> AzureRegistry:
+        """The ARM side of the registry; a clear error naming what needs it when there is none."""
+        ref = self.endpoint.azure
+        if ref is None:
+            raise ConfigError(
+                f"{self.endpoint.name!r} has no [azure] section (subscription, resource group, "
+                f"identity), which {needed_for} needs"
+            )
+        if self._azure is None:
+            from acr_migrate.azure.registry import AzureRegistry
+
+            self._azure = AzureRegistry(self.endpoint, ref, self.secrets)
+        return self._azure
+
+    def inventory(self, *, workers: int = 8, read_retries: int = 6) -> Inventory:
+        """The inventory adapter: the ACR data plane, else the OCI distribution API."""
+        if self.is_azure:
+            return self.azure().inventory(workers=workers)
+        from acr_migrate.oci.client import RegistryClient
+        from acr_migrate.oci.inventory import OciInventory
+
+        client = RegistryClient(
+            self.endpoint, max_connections=max(8, workers), read_retries=read_retries
+        )
+        return OciInventory(client, workers=workers)
+
+    def deleter(self) -> SourceDeleter:
+        """The deletion adapter: the whole registry through ARM, else manifest by manifest."""
+        if self.is_azure:
+            return self.azure().deleter()
+        from acr_migrate.oci.client import RegistryClient
+        from acr_migrate.oci.delete import OciManifestDeleter
+
+        return OciManifestDeleter(RegistryClient(self.endpoint, read_retries=6))
+
+    def document(self) -> tuple[dict[str, Any] | None, list[str]]:
+        """An ACR's configuration and role assignments with the preflight findings; nothing
+        for an OCI registry (it has no configuration to document)."""
+        if not self.is_azure:
+            return None, []
+        return self.azure().document()
+
+    def differences(self, source_document: dict[str, Any]) -> list[str]:
+        """Field by field, where this registry differs from what provisioning mirrors of the
+        source's document (empty when all match)."""
+        return self.azure("comparing with the source").differences(source_document)
+
+    def provision(self, document: dict[str, Any], *, dry_run: bool) -> ProvisionReport:
+        return self.azure("creating a registry").provision(document, dry_run=dry_run)
+
+    def pull_credentials(self) -> tuple[str | None, Any]:
+        """How ARM pulls from this registry during ``acr-import``: the registry's own user when
+        ``password_env`` is set, else an Entra token of its tenant with no username."""
+        password = self.endpoint.password()
+        if password is not None and self.endpoint.username:
+            return self.endpoint.username, password
+        if not self.is_azure:
+            raise ConfigError(
+                f"source {self.endpoint.name!r}: no password_env and no Azure identity to pull with"
+            )
+        return None, self.azure().pull_token()
+
+
+def open_registry(endpoint: RegistryEndpoint, *, secrets: SecretResolver | None = None) -> Registry:
+    """The registry at ``endpoint``; client secrets come from ``secrets`` (else the environment)."""
+    return Registry(endpoint, secrets or secret_from_env)
+
+
+def open_engine(
+    name: EngineName | str, source: Registry, target: Registry, *, concurrency: int = 8
+) -> Engine:
+    """The engine called ``name`` from ``source`` into ``target``."""
+    try:
+        engine = EngineName(name)
+    except ValueError:
+        known = ", ".join(e.value for e in EngineName)
+        raise ConfigError(f"unknown engine {name!r} (known: {known})") from None
+    if engine is EngineName.OCI_COPY:
+        from acr_migrate.oci.client import RegistryClient
+        from acr_migrate.oci.copy import OciCopyEngine
+
+        connections = max(8, concurrency * 2)
+        return OciCopyEngine(
+            RegistryClient(source.endpoint, max_connections=connections),
+            RegistryClient(target.endpoint, max_connections=connections),
+        )
+    azure = target.azure("engine acr-import (into [target.azure])")
+    return azure.import_engine(source.endpoint, source.pull_credentials())
