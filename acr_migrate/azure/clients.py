@@ -23,10 +23,8 @@ from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-from acr_migrate.azure.credentials import tenant_credential, transport_options
-from acr_migrate.azure.secrets import SecretResolver, secret_from_env
+from acr_migrate.azure.credentials import transport_options
 from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef, arm_scope
-from acr_migrate.models import ConfigError, RegistryEndpoint
 
 ARM_SCOPE = arm_scope("https://management.azure.com")
 _EARLY = 300.0  # renew tokens five minutes before they expire
@@ -194,17 +192,3 @@ def management_client(
         **transport_options(ca_bundle),
         **extra,
     )
-
-
-def registry_management_client(
-    endpoint: RegistryEndpoint, *, secrets: SecretResolver = secret_from_env
-) -> ContainerRegistryManagementClient:
-    """ARM client of ``endpoint``'s registry, with the identity of the registry's own tenant."""
-    if endpoint.azure is None:
-        raise ConfigError(
-            f"{endpoint.name!r} has no [azure] section (subscription, resource group, identity)"
-        )
-    credential = tenant_credential(
-        endpoint.azure.identity, ca_bundle=endpoint.ca_bundle, resolve_secret=secrets
-    )
-    return management_client(endpoint.azure, credential, ca_bundle=endpoint.ca_bundle)

@@ -38,12 +38,12 @@ def target_acr(migration_config: MigrationConfig) -> RegistryEndpoint:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.containerregistry.models import Registry, Sku
 
-    from acr_migrate.azure.clients import registry_management_client
+    from acr_migrate.registry import open_registry
 
     target = migration_config.target
     assert target.azure is not None
     ref = target.azure
-    client = registry_management_client(target)
+    client = open_registry(target).azure().management()
     try:
         client.registries.get(ref.resource_group, ref.registry)
     except ResourceNotFoundError:
