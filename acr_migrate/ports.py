@@ -1,8 +1,10 @@
-"""The three ports every registry is used through, whatever it is (ACR or any OCI registry).
+"""The four ports every registry is used through, whatever it is (ACR or any OCI registry).
 
 - :class:`Inventory` reads what a registry holds (``oci/inventory.py``, ``azure/inventory.py``);
 - :class:`Engine` puts one image into the target (``oci/copy.py``, ``azure/import_engine.py``);
-- :class:`SourceDeleter` removes the source after cutover (``oci/delete.py``, ``azure/delete.py``).
+- :class:`SourceDeleter` removes the source after cutover (``oci/delete.py``, ``azure/delete.py``);
+- :class:`Freezer` locks repositories against pushes while they migrate (``azure/freeze.py``;
+  a plain OCI registry has no locks).
 
 :mod:`acr_migrate.registry` chooses the adapters of an endpoint; nothing else does.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from acr_migrate.deletion import DeletionPlan, DeletionResult
+from acr_migrate.freeze import RepositoryLocks
 from acr_migrate.models import ImageRow, ImportItem, ImportResult
 
 
@@ -82,6 +85,24 @@ class SourceDeleter(Protocol):
 
     def delete(self, plan: DeletionPlan) -> DeletionResult:
         """Delete what ``plan`` lists, then check nothing is left."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Freezer(Protocol):
+    """Reads and sets the write/delete locks of a registry's repositories."""
+
+    def repositories(self) -> list[str]:
+        """Every repository name, sorted."""
+        ...
+
+    def locks(self, repositories: Iterable[str]) -> list[RepositoryLocks]:
+        """The locks of each of ``repositories`` that exists."""
+        ...
+
+    def set_locks(self, locks: RepositoryLocks) -> RepositoryLocks | None:
+        """Set one repository's locks; what the registry then reports (None: it is gone)."""
         ...
 
     def close(self) -> None: ...

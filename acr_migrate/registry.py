@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from acr_migrate.azure.secrets import SecretResolver, secret_from_env
 from acr_migrate.models import ConfigError, RegistryEndpoint
-from acr_migrate.ports import Engine, Inventory, SourceDeleter
+from acr_migrate.ports import Engine, Freezer, Inventory, SourceDeleter
 from acr_migrate.settings import EngineName
 
 if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
@@ -70,6 +70,17 @@ class Registry:
         from acr_migrate.oci.delete import OciManifestDeleter
 
         return OciManifestDeleter(RegistryClient(self.endpoint, read_retries=6))
+
+    def freezer(self) -> Freezer:
+        """The freeze adapter: repository locks of an ACR. A plain OCI registry has none."""
+        if not self.is_azure:
+            raise ConfigError(
+                f"{self.endpoint.name!r} is a plain OCI registry: the distribution API has no "
+                "write lock, so it cannot be frozen. Stop the pipelines that push to it (or "
+                "take their push rights) until the import is validated, or give it an [azure] "
+                "section if it is an ACR"
+            )
+        return self.azure().freezer()
 
     def document(self) -> tuple[dict[str, Any] | None, list[str]]:
         """An ACR's configuration and role assignments with the preflight findings; nothing

@@ -44,6 +44,11 @@ class ExportOptions(BaseModel):
         default_factory=list, description="Only these repositories (globs or /regex/)"
     )
     exclude: list[str] = Field(default_factory=list, description="Leave these repositories out")
+    freeze: bool = Field(
+        default=False,
+        description="Freeze the repositories in scope first (no pushes while they migrate; ACR "
+        "only); unfreeze-source gives their locks back",
+    )
 
 
 class ImportOptions(BaseModel):

@@ -132,8 +132,13 @@ class BlobStore:
             client.append_block(data)
 
     def names(self, prefix: str) -> list[str]:
-        """The names of the blobs that start with ``prefix``."""
-        return [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
+        """The names of the blobs that start with ``prefix`` (none in a missing container)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return [b.name for b in self.container.list_blobs(name_starts_with=prefix)]
+        except ResourceNotFoundError:
+            return []
 
     def newest(self, prefix: str, suffix: str = "") -> str | None:
         """The most recently written blob whose name starts with ``prefix`` and ends with

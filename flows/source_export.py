@@ -14,6 +14,7 @@ from prefect.states import Completed, Failed, State
 
 from acr_migrate.changes import ManifestChanges, diff_manifests
 from acr_migrate.filters import ImageFilter
+from acr_migrate.freeze import FreezeOptions
 from acr_migrate.manifest import manifest_metadata, registry_document, write_manifest
 from acr_migrate.models import ImageRow, RegistryEndpoint
 from acr_migrate.preflight import Need, refusal
@@ -22,6 +23,7 @@ from acr_migrate.settings import ExportOptions
 from acr_migrate.storage import ManifestLocation, StorageSettings, new_export_id
 from acr_migrate.summaries import ExportSummary
 from flows.artifacts import artifact_key, manifest_link, markdown, table
+from flows.freeze import freeze_source
 from tasks.azure import document_source
 from tasks.handover import previous_manifest, publish_manifest
 from tasks.inventory import inventory_registry
@@ -44,6 +46,11 @@ def source_export(
     )
     if problems:
         return Failed(message=refusal(problems))
+    if options.freeze and not options.dry_run:
+        scope = FreezeOptions(include=options.include, exclude=options.exclude)
+        frozen = freeze_source(source, storage, scope, return_state=True)
+        if not frozen.is_completed():
+            return Failed(message=f"not exported: the freeze failed: {frozen.message}")
     # An ACR's configuration; fails here, before anything is written, when content trust is on.
     document, findings = document_source(source)
     rows, notes = inventory_registry(source, options.include, options.exclude)

@@ -15,6 +15,7 @@ from acr_migrate.azure.compare import compare
 from acr_migrate.azure.credentials import tenant_credential
 from acr_migrate.azure.delete import ArmRegistryDeleter, delete_arm_registry
 from acr_migrate.azure.document import document_registry, preflight_findings
+from acr_migrate.azure.freeze import AcrFreezer
 from acr_migrate.azure.import_engine import AcrImportEngine, PasswordSource
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.azure.permissions import require_rights
@@ -68,6 +69,9 @@ class AzureRegistry:
                 delete_arm_registry(arm, self.ref)
 
         return ArmRegistryDeleter(self.endpoint, inventory.images, remove, inventory.close)
+
+    def freezer(self) -> AcrFreezer:
+        return AcrFreezer(self.data_plane())
 
     def import_engine(self, source: RegistryEndpoint, pull: PasswordPair) -> AcrImportEngine:
         """``acr-import`` into this registry from ``source``, pulling with ``pull``."""

@@ -29,6 +29,8 @@ EXPECTED = {
     "validate/validate": "target-tenant",
     "provision-target/provision-target": "target-tenant",
     "delete-source/delete-source": "source-tenant",
+    "freeze-source/freeze-source": "source-tenant",
+    "unfreeze-source/unfreeze-source": "source-tenant",
 }
 
 

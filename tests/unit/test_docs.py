@@ -72,8 +72,6 @@ def test_the_layout_names_only_files_that_exist() -> None:
         sub = words[0] if words and words[0].endswith("/") else ""
         missing += [] if not sub or (root / package / sub).is_dir() else [package + sub]
         for name in re.findall(r"[\w/]+\.py\b", line):
-            found = [
-                p for p in (root / package).rglob(Path(name).name) if ".venv" not in p.parts
-            ]
+            found = [p for p in (root / package).rglob(Path(name).name) if ".venv" not in p.parts]
             missing += [] if found else [f"{package}{name}"]
     assert missing == []
