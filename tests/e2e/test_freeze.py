@@ -14,7 +14,7 @@ from acr_migrate.settings import MigrationConfig
 from acr_migrate.storage import BlobStore
 from flows.freeze import freeze_source, unfreeze_source
 from sandbox.oci_push import RegistryError, build_image, make_layer, push_image
-from tests.helpers import push_endpoint, uid
+from tests.helpers import push_endpoint, run_export, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -99,3 +99,20 @@ def test_a_plain_oci_registry_cannot_be_frozen_and_nothing_is_written(
     assert "plain OCI registry" in (state.message or "")
     assert "Stop the pipelines that push to it" in (state.message or "")
     assert record() == before
+
+
+def test_an_export_can_freeze_its_repositories_before_the_inventory(
+    migration_config: MigrationConfig,
+) -> None:
+    cfg = migration_config
+    prefix = f"freeze-export-{uid()}"
+    app = f"{prefix}/app"
+    _push(cfg, app, "v1")
+    summary = run_export(cfg, include=[f"{prefix}/*"], freeze=True)
+    assert summary.location is not None
+    assert not _locks(cfg, [app])[app].write_enabled
+    with pytest.raises(RegistryError):
+        _push(cfg, app, "v2")
+    thawed = unfreeze_source(cfg.source, cfg.storage, return_state=True)
+    assert thawed.is_completed(), thawed.message
+    assert _locks(cfg, [app])[app].write_enabled
