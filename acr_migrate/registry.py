@@ -21,6 +21,7 @@ from acr_migrate.settings import EngineName
 if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
     from acr_migrate.azure.provision import ProvisionReport
     from acr_migrate.azure.registry import AzureRegistry
+    from acr_migrate.rbac import PlannedAssignment
 
 
 class Registry:
@@ -70,6 +71,15 @@ class Registry:
         from acr_migrate.oci.delete import OciManifestDeleter
 
         return OciManifestDeleter(RegistryClient(self.endpoint, read_retries=6))
+
+    def role_assignments(self) -> list[dict[str, Any]]:
+        """The role assignments made on an ACR itself (a plain OCI registry has none)."""
+        return self.azure("reading role assignments").role_assignments()
+
+    def assign(self, planned: list[PlannedAssignment]) -> list[bool]:
+        """Create each planned role assignment on an ACR; True where created, False where an
+        equal one was already there."""
+        return self.azure("creating role assignments").assign(planned)
 
     def freezer(self) -> Freezer:
         """The freeze adapter: repository locks of an ACR. A plain OCI registry has none."""

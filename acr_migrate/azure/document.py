@@ -55,9 +55,11 @@ def at_registry_scope(assignments: list[dict[str, Any]], scope: str) -> list[dic
     ]
 
 
-def _role_assignments(
+def role_assignments(
     arm: ContainerRegistryManagementClient, ref: AcrRegistryRef, gaps: list[dict[str, Any]]
 ) -> list[dict[str, Any]] | None:
+    """The role assignments made on the registry itself (None, with a gap, when the identity
+    may not read them)."""
     url: str | None = (
         f"{ref.resource_manager.rstrip('/')}{ref.resource_id}"
         f"/providers/Microsoft.Authorization/roleAssignments?api-version={ROLE_API}"
@@ -138,7 +140,7 @@ def document_registry(
         "private_endpoint_connections": _optional_list(
             arm.private_endpoint_connections.list, rg, name
         ),
-        "role_assignments": _role_assignments(arm, ref, permission_gaps),
+        "role_assignments": role_assignments(arm, ref, permission_gaps),
         "permission_gaps": permission_gaps,
     }
 

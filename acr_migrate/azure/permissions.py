@@ -49,6 +49,10 @@ PHASES: dict[str, tuple[Need, ...]] = {
         Need(f"{_ACR}/importImage/action", "Contributor"),
         Need(f"{_ACR}/pull/read", "AcrPull"),
     ),
+    "rbac": (
+        Need("Microsoft.Authorization/roleAssignments/write", "Owner"),
+        Need("Microsoft.Authorization/roleAssignments/read", "Reader"),
+    ),
     "cutover": (
         Need("Microsoft.Authorization/roleAssignments/write", "Owner"),
         Need(f"{_ACR}/delete", "Contributor"),

@@ -20,9 +20,11 @@ from acr_migrate.azure.import_engine import AcrImportEngine, PasswordSource
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.azure.permissions import require_rights
 from acr_migrate.azure.provision import ProvisionReport, provision
+from acr_migrate.azure.rbac import assign, registry_assignments
 from acr_migrate.azure.secrets import SecretResolver
 from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.rbac import PlannedAssignment
 
 
 class AzureRegistry:
@@ -69,6 +71,16 @@ class AzureRegistry:
                 delete_arm_registry(arm, self.ref)
 
         return ArmRegistryDeleter(self.endpoint, inventory.images, remove, inventory.close)
+
+    def role_assignments(self) -> list[dict[str, Any]]:
+        """The role assignments made on the registry itself."""
+        with self.management() as arm:
+            return registry_assignments(arm, self.ref)
+
+    def assign(self, planned: list[PlannedAssignment]) -> list[bool]:
+        """Create each planned assignment; True where it was created, False where it existed."""
+        with self.management() as arm:
+            return [assign(arm, self.ref, p) for p in planned]
 
     def freezer(self) -> AcrFreezer:
         return AcrFreezer(self.data_plane())

@@ -31,6 +31,7 @@ EXPECTED = {
     "delete-source/delete-source": "source-tenant",
     "freeze-source/freeze-source": "source-tenant",
     "unfreeze-source/unfreeze-source": "source-tenant",
+    "reconnect-rbac/reconnect-rbac": "target-tenant",
 }
 
 
