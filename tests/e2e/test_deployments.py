@@ -17,6 +17,7 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
 )
 
+from acr_migrate.oci.client import RegistryClient
 from sandbox import api
 from tests.e2e.conftest import REPO, Deployed, FinishedImport
 
@@ -90,8 +91,13 @@ def test_the_export_event_starts_the_import_dry_run(finished_import: FinishedImp
     plan = artifacts[f"import-{finished_import.config.target.name}-plan"].data
     assert "# Import dry run" in plan and "Would import (5)" in plan
     assert f"`{finished_import.prefix}/app0:1.0`" in plan
-    # Nothing was written by the dry run: the real import that followed imported everything.
-    assert "imported" not in run.state.message
+    assert run.state.message.startswith("plan: import 5, skip 0,")
+    assert "results:" not in run.state.message
+    # Nothing was written by the dry run: the real import that followed still found all five
+    # images to import, and imported them (a dry run that wrote would have left it skips).
+    done = finished_import.import_run.state.message
+    assert done.startswith("plan: import 5, skip 0,"), done
+    assert "results: imported 5, skipped 0, failed 0," in done, done
 
 
 def test_a_worker_runs_the_import_started_like_the_ui(finished_import: FinishedImport) -> None:
@@ -120,6 +126,15 @@ def test_a_worker_runs_the_import_started_like_the_ui(finished_import: FinishedI
     assert "| imported | 5 |" in report and "## Slowest images" in report
     assert "all digests match" in report
     assert float(artifacts[f"import-{target}-progress"].data) == 100.0
+
+    # What the run reports is what the target serves: every pushed tag, at its digest.
+    with RegistryClient(fin.config.target) as registry:
+        served = {}
+        for ref in fin.pushed:
+            repository, tag = ref.split(":")
+            head = registry.head_manifest(repository, tag)
+            served[ref] = head.digest if head else None
+    assert served == fin.pushed and len(set(served.values())) == 5
 
     # The manifest's keyed link artifact (the latest export of this source).
     links = fin.api.call(

@@ -198,28 +198,68 @@ def test_managed_identity_and_workload_identity(
 # ---------------------------------------------------------------------------- ARM
 
 
-def test_source_registry_is_non_default(sbx: Sandbox) -> None:
+def test_source_registry_is_non_default(sbx: Sandbox, faults: Any) -> None:
+    """The source registry differs from what ARM makes of a bare create, in every property the
+    provisioning round trip has to carry over (else that round trip proves nothing)."""
+    _fast_lro(faults)
     s = sbx.tenant("source")
     mgmt = sbx.mgmt("source")
-    reg = mgmt.registries.get(s["resource_group"], s["registry"])
-    assert reg.login_server == s["login_server"] and reg.sku.name == "Premium"
-    assert reg.admin_user_enabled is True and reg.tags == {"env": "prod", "team": "platform"}
-    assert reg.policies.retention_policy.days == 7
-    assert reg.policies.retention_policy.status == "enabled"
-    assert reg.policies.export_policy.status == "enabled"
-    assert reg.network_rule_set.ip_rules[0].ip_address_or_range == "203.0.113.0/24"
-    assert reg.encryption.key_vault_properties.key_identifier
-    assert len(reg.private_endpoint_connections) == 1
     rg, name = s["resource_group"], s["registry"]
-    assert [r.location for r in mgmt.replications.list(rg, name)] == ["northeurope"]
-    hooks = list(mgmt.webhooks.list(rg, name))
-    assert len(hooks) == 1
-    assert mgmt.webhooks.get_callback_config(rg, name, hooks[0].name).service_uri
-    assert len(list(mgmt.scope_maps.list(rg, name))) == 1
-    assert len(list(mgmt.tokens.list(rg, name))) == 1
-    assert [c.target_repository for c in mgmt.cache_rules.list(rg, name)] == ["mirror/alpine"]
-    creds = mgmt.registries.list_credentials(rg, name)
-    assert creds.username == name and creds.passwords[0].value == sbx.admin_password("source")
+    reg = mgmt.registries.get(rg, name)
+    assert reg.login_server == s["login_server"] and reg.sku.name == "Premium"
+    bare_name = f"bare{uid()}"
+    bare = mgmt.registries.begin_create(
+        rg, bare_name, {"location": reg.location, "sku": {"name": reg.sku.name}}
+    ).result()
+    try:
+
+        def shape(r: Any, registry: str) -> dict[str, Any]:
+            return {
+                "adminUserEnabled": r.admin_user_enabled,
+                "tags": r.tags,
+                "identity": r.identity.type if r.identity else None,
+                "retentionPolicy": r.policies.retention_policy.status,
+                "ipRules": [i.ip_address_or_range for i in r.network_rule_set.ip_rules],
+                "encryption": r.encryption.status,
+                "keyIdentifier": (
+                    r.encryption.key_vault_properties.key_identifier
+                    if r.encryption.key_vault_properties
+                    else None
+                ),
+                "privateEndpoints": len(r.private_endpoint_connections or []),
+                "replications": sorted(
+                    x.location
+                    for x in mgmt.replications.list(rg, registry)
+                    if x.location != r.location
+                ),
+                "webhooks": [w.name for w in mgmt.webhooks.list(rg, registry)],
+                "scopeMaps": [m.name for m in mgmt.scope_maps.list(rg, registry)],
+                "tokens": [t.name for t in mgmt.tokens.list(rg, registry)],
+                "cacheRules": [c.target_repository for c in mgmt.cache_rules.list(rg, registry)],
+            }
+
+        source, default = shape(reg, name), shape(bare, bare_name)
+        assert [k for k in source if source[k] == default[k]] == [], (source, default)
+        assert source == {
+            "adminUserEnabled": True,
+            "tags": {"env": "prod", "team": "platform"},
+            "identity": "UserAssigned",
+            "retentionPolicy": "enabled",
+            "ipRules": ["203.0.113.0/24"],
+            "encryption": "enabled",
+            "keyIdentifier": "https://kv-contoso-prod.vault.azure.net/keys/acr-cmk",
+            "privateEndpoints": 1,
+            "replications": ["northeurope"],
+            "webhooks": ["buildnotify"],
+            "scopeMaps": ["ci-pull"],
+            "tokens": ["ci-token"],
+            "cacheRules": ["mirror/alpine"],
+        }
+        assert mgmt.webhooks.get_callback_config(rg, name, "buildnotify").service_uri
+        creds = mgmt.registries.list_credentials(rg, name)
+        assert creds.username == name and creds.passwords[0].value == sbx.admin_password("source")
+    finally:
+        mgmt.registries.begin_delete(rg, bare_name).result()
 
 
 def test_names_are_global_across_tenants(sbx: Sandbox) -> None:
@@ -347,11 +387,16 @@ def test_role_assignments_over_http(sbx: Sandbox, target_registry: Any) -> None:
     assert {ACR_PULL, "8311e382-0749-4cb8-b61a-304f252e45ec"} <= roles
 
 
-def test_tenant_isolation(sbx: Sandbox) -> None:
-    s = sbx.tenant("source")
-    wrong = sbx.mgmt("source", credential=sbx.credential("target"))
+@pytest.mark.parametrize(("owner", "intruder"), [("source", "target"), ("target", "source")])
+def test_tenant_isolation(sbx: Sandbox, target_registry: Any, owner: str, intruder: str) -> None:
+    """An ARM token of one tenant gets nothing of the other tenant's registry, both ways; its
+    own tenant's token reads it (so the refusal is the tenant's, not a missing registry)."""
+    t = sbx.tenant(owner)
+    rg, name = t["resource_group"], t["registry"]
+    assert sbx.mgmt(owner).registries.get(rg, name).name == name
+    wrong = sbx.mgmt(owner, credential=sbx.credential(intruder))
     with pytest.raises(HttpResponseError) as err:
-        wrong.registries.get(s["resource_group"], s["registry"])
+        wrong.registries.get(rg, name)
     assert err.value.status_code == 401
     assert err.value.error is not None and err.value.error.code == (
         "InvalidAuthenticationTokenTenant"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from prefect.states import Failed
 
 from acr_migrate.errors import RegistryHTTPError
-from acr_migrate.models import ImportItem
+from acr_migrate.models import ImportItem, RegistryEndpoint
 from acr_migrate.oci.auth import parse_challenge
 from acr_migrate.oci.inventory import platforms_of
 from flows.artifacts import artifact_key
@@ -34,14 +35,42 @@ def test_retry_rule_waits_for_retry_after() -> None:
 
 
 def test_import_task_is_named_after_the_image_and_retries_by_the_rule() -> None:
-    assert import_image.retry_condition_fn is retry_if_transient
-    assert import_image.retries >= 1 and import_image.retry_jitter_factor
-    assert (
-        import_image.task_run_name.format(item=ImportItem(repository="a/b", digest=D, tags=("1",)))
-        == "a/b:1"
+    """The task as ``target_import`` configures it (``with_options``), judged by Prefect's own
+    engine: the run name it renders from the flow's parameters, and whether it retries."""
+    from prefect._internal.engine import resolve_custom_task_run_name
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.task_engine import SyncTaskRunEngine
+
+    task = import_image.with_options(retries=2, retry_delay_seconds=[0, 0])
+    endpoint = RegistryEndpoint(name="t", url="https://t.example")
+    flow_parameters = {
+        "source": endpoint,
+        "target": endpoint,
+        "engine": "oci-copy",
+        "force": False,
+        "concurrency": 4,
+        "limit": "acr-import-t",
+        "max_per_second": 0.0,
+    }
+
+    def run_name(item: ImportItem) -> str:
+        return resolve_custom_task_run_name(task, {"item": item, **flow_parameters})
+
+    assert run_name(ImportItem(repository="a/b", digest=D, tags=("1", "latest"))) == "a/b:1"
+    assert run_name(ImportItem(repository="a/b", digest=D)) == "a/b@cccccccccccc"
+
+    engine = SyncTaskRunEngine(
+        task=task, parameters={"item": ImportItem(repository="a/b", digest=D)}
     )
-    untagged = ImportItem(repository="a/b", digest=D)
-    assert import_image.task_run_name.format(item=untagged) == "a/b@cccccccccccc"
+    engine.task_run = TaskRun(task_key="import-image", dynamic_key="0", name="a/b@cccccccccccc")
+    # Retried: throttling, passing server faults, a dropped connection.
+    assert engine.can_retry(RegistryHTTPError("PUT", "/v2/a/b/manifests/1", 503))
+    assert engine.can_retry(RegistryHTTPError("GET", "/v2/a/b/manifests/1", 429))
+    assert engine.can_retry(httpx.ConnectError("connection refused"))
+    # Not retried (Prefect retries everything when a task has no condition).
+    assert not engine.can_retry(RegistryHTTPError("PUT", "/v2/a/b/manifests/1", 403))
+    assert not engine.can_retry(RegistryHTTPError("GET", "/v2/a/b/manifests/1", 404))
+    assert not engine.can_retry(ValueError("unknown engine 'nope'"))
 
 
 def test_platforms_of_an_index_skip_attestations() -> None:
