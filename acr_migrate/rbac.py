@@ -158,3 +158,40 @@ def rbac_markdown(registry: str, plan: list[PlannedAssignment], dry_run: bool) -
             "the target tenant, or `drop`) and run again.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def granted_to(assignments: list[dict[str, Any]], principals: list[str]) -> list[dict[str, Any]]:
+    """The assignments held by any of ``principals`` (the migration's identities)."""
+    wanted = {p.lower() for p in principals}
+    return [a for a in assignments if str(a["properties"]["principalId"]).lower() in wanted]
+
+
+def check_principals(principals: list[str]) -> list[str]:
+    """The object ids, lowercased; one clear error for anything else, or for none at all."""
+    if not principals:
+        raise ConfigError(
+            "name the migration's identities (their object ids) whose access to revoke"
+        )
+    bad = [p for p in principals if not _GUID.match(p.strip())]
+    if bad:
+        raise ConfigError(f"not object ids (GUIDs): {', '.join(repr(b) for b in bad)}")
+    return sorted({p.strip().lower() for p in principals})
+
+
+def revoke_markdown(registry: str, removed: list[dict[str, Any]], dry_run: bool) -> str:
+    """What the revoke removes (or would remove), one line per assignment."""
+    verb = "Would remove" if dry_run else "Removed"
+    lines = [
+        f"# Access revoked on `{registry}`",
+        "",
+        f"{verb} {len(removed)} role assignment(s).",
+        "",
+        "| role | principal | assignment |",
+        "|---|---|---|",
+    ]
+    for a in removed:
+        lines.append(
+            f"| `{_role_of(a)}` | `{a['properties']['principalId']}` | "
+            f"`{str(a.get('name') or a.get('id', '')).rsplit('/', 1)[-1]}` |"
+        )
+    return "\n".join(lines) + "\n"

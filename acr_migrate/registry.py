@@ -81,6 +81,10 @@ class Registry:
         equal one was already there."""
         return self.azure("creating role assignments").assign(planned)
 
+    def unassign(self, assignment_ids: list[str]) -> list[bool]:
+        """Delete role assignments of an ACR by id; True where deleted, False where gone."""
+        return self.azure("removing role assignments").unassign(assignment_ids)
+
     def freezer(self) -> Freezer:
         """The freeze adapter: repository locks of an ACR. A plain OCI registry has none."""
         if not self.is_azure:

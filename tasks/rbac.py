@@ -30,9 +30,9 @@ def principal_mapping(storage: StorageSettings, source_name: str, blob: str) -> 
     return parse_mapping(data, f"{storage.container}/{name}")
 
 
-@task(name="target-assignments", task_run_name="assignments of {target.name}", **TRANSIENT)
+@task(name="role-assignments", task_run_name="assignments of {target.name}", **TRANSIENT)
 def target_assignments(target: RegistryEndpoint) -> list[dict[str, Any]]:
-    """The role assignments on the target registry now."""
+    """The role assignments on the registry ``target`` now."""
     return registry(target).role_assignments()
 
 
@@ -40,3 +40,9 @@ def target_assignments(target: RegistryEndpoint) -> list[dict[str, Any]]:
 def create_assignments(target: RegistryEndpoint, planned: list[PlannedAssignment]) -> list[bool]:
     """Create the planned assignments (named deterministically: a rerun finds them)."""
     return registry(target).assign(planned)
+
+
+@task(name="remove-assignments", task_run_name="revoke on {endpoint.name}", **TRANSIENT)
+def remove_assignments(endpoint: RegistryEndpoint, assignment_ids: list[str]) -> list[bool]:
+    """Delete the role assignments (a retry finds the deleted ones gone)."""
+    return registry(endpoint).unassign(assignment_ids)

@@ -50,3 +50,19 @@ def assign(
         f"{ref.registry!r} (HTTP {response.status_code} {error.get('code', '')}): "
         f"{str(error.get('message') or response.text())[:300]}"
     )
+
+
+def unassign(
+    arm: ContainerRegistryManagementClient, ref: AcrRegistryRef, assignment_id: str
+) -> bool:
+    """Delete one role assignment by its id; False when it was already gone."""
+    url = f"{ref.resource_manager.rstrip('/')}{assignment_id}?api-version={ROLE_API}"
+    response = arm.send_request(HttpRequest("DELETE", url))
+    if response.status_code == 200:
+        return True
+    if response.status_code in (204, 404):
+        return False
+    raise MigrationError(
+        f"ARM refused to delete role assignment {assignment_id} (HTTP {response.status_code}): "
+        f"{response.text()[:300]}"
+    )

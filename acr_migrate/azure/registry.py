@@ -20,7 +20,7 @@ from acr_migrate.azure.import_engine import AcrImportEngine, PasswordSource
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.azure.permissions import require_rights
 from acr_migrate.azure.provision import ProvisionReport, provision
-from acr_migrate.azure.rbac import assign, registry_assignments
+from acr_migrate.azure.rbac import assign, registry_assignments, unassign
 from acr_migrate.azure.secrets import SecretResolver
 from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.models import RegistryEndpoint
@@ -81,6 +81,11 @@ class AzureRegistry:
         """Create each planned assignment; True where it was created, False where it existed."""
         with self.management() as arm:
             return [assign(arm, self.ref, p) for p in planned]
+
+    def unassign(self, assignment_ids: list[str]) -> list[bool]:
+        """Delete role assignments by id; True where deleted, False where already gone."""
+        with self.management() as arm:
+            return [unassign(arm, self.ref, i) for i in assignment_ids]
 
     def freezer(self) -> AcrFreezer:
         return AcrFreezer(self.data_plane())

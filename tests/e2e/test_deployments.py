@@ -33,6 +33,8 @@ EXPECTED = {
     "freeze-source/freeze-source": "source-tenant",
     "unfreeze-source/unfreeze-source": "source-tenant",
     "reconnect-rbac/reconnect-rbac": "target-tenant",
+    "revoke-access/revoke-source-access": "source-tenant",
+    "revoke-access/revoke-target-access": "target-tenant",
 }
 
 
