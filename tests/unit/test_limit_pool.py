@@ -309,10 +309,13 @@ def drive(clock: FakeClock, server: FakeServer, waiter: Acquirer) -> None:
         )
 
     asked = 0
-    while not waiter.done.is_set():
+    for _ in range(int(2 * API_PATIENCE_SECONDS / MAX_POLL_SECONDS)):
         eventually(paused_after(asked), "the waiter pauses after an ask")
+        if waiter.done.is_set():
+            return
         asked = len(server.increments)
         clock.advance(MAX_POLL_SECONDS)
+    raise AssertionError(f"the waiter was still waiting after {asked} asks")
 
 
 def test_an_unavailable_server_is_waited_out() -> None:
