@@ -12,6 +12,10 @@ import time
 from collections.abc import Callable
 from uuid import UUID, uuid4
 
+import httpx
+import pytest
+
+from acr_migrate.errors import classify
 from tasks.limits.pool import (
     API_PATIENCE_SECONDS,
     HANDOVER_SECONDS,
@@ -23,6 +27,7 @@ from tasks.limits.pool import (
     SlotPool,
     SlotUnavailableError,
 )
+from tasks.limits.prefect_api import PrefectLimits
 
 NAME = "acr-import-target"
 #: Real seconds before a test that waits for something gives up (a hang guard, not a timing).
@@ -341,3 +346,44 @@ def test_a_server_unavailable_for_longer_than_the_patience_is_a_clear_error() ->
     assert len(before) > 1  # asked again and again, until the patience ran out
     assert before[-1] - start <= API_PATIENCE_SECONDS < last - start
     assert server.leases == {}
+
+
+class _RefusingClient:
+    """A Prefect client whose every slot request gets the HTTP ``status``."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = headers or {}
+
+    def increment_concurrency_slots_with_lease(self, **kwargs: object) -> httpx.Response:
+        request = httpx.Request("POST", "http://prefect.invalid/api/v2/concurrency_limits/x")
+        response = httpx.Response(self.status, headers=self.headers, request=request)
+        raise httpx.HTTPStatusError(f"HTTP {self.status}", request=request, response=response)
+
+
+def _prefect_limits(client: _RefusingClient) -> PrefectLimits:
+    limits = PrefectLimits()
+    limits.client = lambda: client  # type: ignore[method-assign]
+    return limits
+
+
+def test_prefect_answers_are_full_unavailable_or_an_error() -> None:
+    full = _prefect_limits(_RefusingClient(423, {"Retry-After": "1.5"})).increment(NAME, 300)
+    assert full == Full(1.5)
+    with pytest.raises(ServerUnavailable) as busy:
+        _prefect_limits(_RefusingClient(503, {"Retry-After": "4"})).increment(NAME, 300)
+    assert busy.value.retry_after == 4.0
+    with pytest.raises(httpx.HTTPStatusError):  # not worth another try: raised as it is
+        _prefect_limits(_RefusingClient(404)).increment(NAME, 300)
+
+
+def test_running_out_of_patience_is_still_a_transient_failure_of_the_image() -> None:
+    """The task retries it, as it retried the API's own error before the pool gave it a name."""
+    clock = FakeClock()
+    pool = SlotPool(_prefect_limits(_RefusingClient(503)), clock=clock, jitter=longest)
+    waiter = Acquirer(pool)
+    eventually(lambda: clock.waiting() == 1, "the waiter pauses after its first ask")
+    clock.advance(API_PATIENCE_SECONDS + MAX_POLL_SECONDS)
+    assert waiter.done.wait(GUARD), "the waiter never gave up"
+    assert isinstance(waiter.error, SlotUnavailableError)
+    assert classify(waiter.error).transient
