@@ -377,17 +377,18 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
     three = threading.Event()
     lowered: dict[str, int] = {}
     calls = {"increment": 0}
-    client = limits._slots.client()
-    increment = client.increment_concurrency_slots_with_lease
 
-    def counting_increment(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            calls["increment"] += 1
-        return increment(*args, **kwargs)
+    class CountingLimits(limits.PrefectLimits):
+        def increment(self, name: str, lease_seconds: float) -> Any:
+            with lock:
+                calls["increment"] += 1
+            return super().increment(name, lease_seconds)
+
+    pool = limits.SlotPool(CountingLimits())  # this process's slots, as it were
 
     def work(n: int) -> None:
         for _ in range(n):
-            with limits.slot(name):
+            with pool.slot(name):
                 with lock:
                     holding["now"] += 1
                     seen.append(holding["now"])
@@ -397,25 +398,21 @@ def test_slots_are_handed_on_in_process_and_lowering_the_knob_still_takes_effect
                 with lock:
                     holding["now"] -= 1
 
-    client.increment_concurrency_slots_with_lease = counting_increment
-    try:
-        threads = [threading.Thread(target=work, args=(40,)) for _ in range(6)]
-        for t in threads:
-            t.start()
-        assert three.wait(120), "three slots were never held at once"
-        with get_client(sync_client=True) as api_client:
-            api_client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
-            # Event, not a settle window: once the server counts at most one slot taken, no
-            # more can be taken (hand-overs pass a slot on, they never add one).
-            while api_client.read_global_concurrency_limit_by_name(name).active_slots > 1:
-                assert any(t.is_alive() for t in threads), "the work ended before the knob bit"
-                time.sleep(0.05)
-            with lock:
-                lowered["index"] = len(seen)
-        for t in threads:
-            t.join(120)
-    finally:
-        client.increment_concurrency_slots_with_lease = increment
+    threads = [threading.Thread(target=work, args=(40,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    assert three.wait(120), "three slots were never held at once"
+    with get_client(sync_client=True) as api_client:
+        api_client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
+        # Event, not a settle window: once the server counts at most one slot taken, no
+        # more can be taken (hand-overs pass a slot on, they never add one).
+        while api_client.read_global_concurrency_limit_by_name(name).active_slots > 1:
+            assert any(t.is_alive() for t in threads), "the work ended before the knob bit"
+            time.sleep(0.05)
+        with lock:
+            lowered["index"] = len(seen)
+    for t in threads:
+        t.join(120)
     assert max(seen) == 3
     after = seen[lowered["index"] :]
     assert after and max(after) == 1, after
@@ -431,7 +428,8 @@ def test_a_second_process_gets_a_turn_while_the_first_hands_slots_on() -> None:
 
     name = f"acr-import-share-{uid()}"
     limits.ensure_limit(name, 2)
-    first, second = limits._Slots(), limits._Slots()  # two worker processes, as it were
+    # two worker processes, as it were
+    first, second = limits.SlotPool(limits.PrefectLimits()), limits.SlotPool(limits.PrefectLimits())
     stop = threading.Event()
     both_held = threading.Event()  # the first process holds the whole limit
     lock = threading.Lock()

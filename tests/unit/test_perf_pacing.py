@@ -5,19 +5,17 @@ from __future__ import annotations
 import pytest
 
 from flows.runners import DEFAULT_IMAGES_PER_SECOND, TaskRunnerSettings
-from tasks import limits
+from tasks.limits import Pacer
 
 
-def test_images_are_spaced_per_key_and_zero_means_no_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_images_are_spaced_per_key_and_zero_means_no_cap() -> None:
     clock = {"now": 100.0}
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(round(seconds, 6))
 
-    monkeypatch.setattr(limits.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(limits.time, "sleep", sleep)
-    pacer = limits._Pacer()
+    pacer = Pacer(monotonic=lambda: clock["now"], sleep=sleep)
     for _ in range(3):
         pacer.wait("acr-import-a", 10.0)  # three starts at once: 0, 0.1 and 0.2 s late
     pacer.wait("acr-import-b", 10.0)  # another target has its own turns

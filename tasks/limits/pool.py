@@ -1,39 +1,22 @@
-"""The import concurrency knob: one Prefect global concurrency limit per target registry.
+"""The slots of global concurrency limits one process holds: pure logic, no Prefect in sight.
 
-Every image import holds one slot of ``acr-import-<target>`` while it copies, so an operator
-can lower or raise the limit in the UI (Concurrency -> Global) while runs are in progress, and
-concurrent runs into the same target share it. The limit is created on first use with the
-run's ``concurrency`` option as its default; an existing limit is left as the operator set it.
-
-Slots are taken with leases through one shared API client per process and renewed by one
-background thread, instead of ``prefect.concurrency.sync.concurrency`` (about 100 ms per
-acquisition and a renewal thread per holder, which dominates thousands of short imports; see
-``benchmarks/bench_prefect_overhead.py``). A slot freed while another image of the same process
-waits is handed straight to it (see :class:`_Slots`). A worker that dies holding slots frees
-them when its leases expire (``LEASE_SECONDS``).
+The server that counts the slots (:class:`LimitServer`, Prefect's API in production: see
+:mod:`tasks.limits.prefect_api`) and the clock (:class:`Clock`) are passed in, so the logic can
+be driven by a fake server and a fake clock in unit tests.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
-import httpx
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.settings import PREFECT_API_URL
-
-from acr_migrate.models import RegistryEndpoint
-
-PREFIX = "acr-import-"
 #: How long a held slot survives without renewal (a crashed worker frees it after this).
 LEASE_SECONDS = 300.0
 #: Longest wait between two tries for a slot, so raising the limit takes effect quickly.
@@ -44,37 +27,95 @@ LIMIT_CHECK_SECONDS = 1.0
 #: Each give-back leaves the slot idle until a waiter's next ask (up to ``MAX_POLL_SECONDS``):
 #: at 5 s that cost a run of 50 images (~0.6 s copies each) about a third of its slot time.
 HANDOVER_SECONDS = 15.0
-#: How long a slot request rides out an overloaded or restarting Prefect API.
+#: How long a slot request rides out an overloaded or restarting server.
 API_PATIENCE_SECONDS = 300.0
-#: Prefect API answers worth another try (0: no answer at all).
-API_TRANSIENT = frozenset({0, 429, 500, 502, 503, 504})
 
 logger = logging.getLogger(__name__)
 
 
-def limit_name(target: RegistryEndpoint) -> str:
-    """``acr-import-<target name>`` (lowercase letters, digits and dashes)."""
-    text = re.sub(r"[^a-z0-9-]+", "-", target.name.lower()).strip("-")
-    return (PREFIX + (text or "target"))[:100]
+@dataclass(frozen=True)
+class Full:
+    """The server's answer when no slot of the limit is free now."""
+
+    #: When the server says to come back, in seconds (``None``: it did not say).
+    retry_after: float | None = None
 
 
-def ensure_limit(name: str, default: int) -> int:
-    """Create the limit with ``default`` slots unless it exists; returns its current limit."""
-    with get_client(sync_client=True) as client:
-        try:
-            return int(client.read_global_concurrency_limit_by_name(name).limit)
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=name, limit=default, active=True)
-            )
-        except ObjectAlreadyExists:
-            pass  # a concurrent run created it first
-        return int(client.read_global_concurrency_limit_by_name(name).limit)
+@dataclass(frozen=True)
+class LimitReading:
+    """The state of one limit as the server counts it."""
+
+    active: bool
+    active_slots: int
+    limit: int
 
 
-class _Slots:
+class ServerUnavailable(Exception):
+    """The server could not answer now (overloaded, restarting, unreachable): worth another try.
+
+    Raised by a :class:`LimitServer`, with the original error as its ``__cause__``.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SlotUnavailableError(Exception):
+    """No slot could be asked for: the server stayed unavailable for ``API_PATIENCE_SECONDS``.
+
+    Its ``__cause__`` is the server's last :class:`ServerUnavailable` (and what caused that).
+    """
+
+
+class LimitServer(Protocol):
+    """What the pool needs of the server that counts the slots of global concurrency limits."""
+
+    def increment(self, name: str, lease_seconds: float) -> UUID | Full:
+        """Take one slot of ``name`` with a lease, or say the limit is full.
+
+        Raises :class:`ServerUnavailable` when the answer is worth asking again for."""
+        ...
+
+    def release(self, lease_id: UUID) -> None:
+        """Give the lease's slot back."""
+        ...
+
+    def renew(self, lease_id: UUID, lease_seconds: float) -> None:
+        """Keep the lease alive for ``lease_seconds`` more."""
+        ...
+
+    def read_limit(self, name: str) -> LimitReading:
+        """The limit's size and how many of its slots are taken."""
+        ...
+
+
+class Clock(Protocol):
+    """Time as the pool sees it."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def wait(self, condition: threading.Condition, timeout: float) -> bool:
+        """Wait on ``condition`` (held) for up to ``timeout`` seconds; True when notified."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def wait(self, condition: threading.Condition, timeout: float) -> bool:
+        return condition.wait(timeout)
+
+
+class SlotPool:
     """Slots of global concurrency limits for this process, and the thread renewing their leases.
 
     One waiting thread per limit asks the server at a time; the others wait for it or for a
@@ -90,10 +131,17 @@ class _Slots:
     (16 slots cost 16 round trips before the 16th image could start).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        server: LimitServer,
+        clock: Clock | None = None,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.server = server
+        self._clock: Clock = clock or SystemClock()
+        self._jitter = jitter  # a factor in [a, b], spreading pauses and hand-over ages
         self._lock = threading.Lock()
         self._handed = threading.Condition(self._lock)
-        self._clients: dict[str, Any] = {}
         self._held: dict[UUID, float] = {}  # lease -> until when it may be handed over
         self._spare: dict[str, list[UUID]] = {}  # released leases waiting for a waiter
         self._waiting: dict[str, int] = {}
@@ -103,24 +151,26 @@ class _Slots:
         self._room: dict[str, tuple[float, bool]] = {}  # name -> (read at, active <= limit)
         self._renewer: threading.Thread | None = None
 
-    def client(self) -> Any:
-        url = str(PREFECT_API_URL.value() or "")
-        with self._lock:
-            if url not in self._clients:
-                client = get_client(sync_client=True)
-                client.__enter__()
-                self._clients[url] = client
-            return self._clients[url]
+    @contextmanager
+    def slot(self, name: str) -> Iterator[None]:
+        """Hold one slot of the limit ``name`` (waits until one is free)."""
+        lease_id = self.acquire(name)
+        try:
+            yield
+        finally:
+            self.release(name, lease_id)
 
     def acquire(self, name: str) -> UUID:
         """Wait for a slot: one handed over by a thread of this process, or one from the server.
 
-        A busy or briefly unavailable Prefect API (5xx, connection errors) is waited out too,
-        for up to ``API_PATIENCE_SECONDS``: it is no fault of the image."""
+        A busy or briefly unavailable server (:class:`ServerUnavailable`) is waited out too,
+        for up to ``API_PATIENCE_SECONDS``: it is no fault of the image; after that,
+        :class:`SlotUnavailableError`."""
+        clock = self._clock
         with self._lock:
             self._waiting[name] = self._waiting.get(name, 0) + 1
         try:
-            give_up = time.monotonic() + API_PATIENCE_SECONDS
+            give_up = clock.monotonic() + API_PATIENCE_SECONDS
             while True:
                 with self._handed:
                     if self._spare.get(name):
@@ -128,7 +178,7 @@ class _Slots:
                     ramping = name not in self._full_seen  # no refusal yet: all ask at once
                     if self._polling.get(name) and not ramping:
                         # another waiter asks the server for all of us
-                        self._handed.wait(MAX_POLL_SECONDS)
+                        clock.wait(self._handed, MAX_POLL_SECONDS)
                         continue
                     self._polling[name] = self._polling.get(name, 0) + 1
                 lease_id: UUID | None = None
@@ -142,10 +192,10 @@ class _Slots:
                     self._delay[name] = 0.05 if lease_id else min(MAX_POLL_SECONDS, delay * 2)
                     if lease_id is None:
                         pause = min(MAX_POLL_SECONDS, max(0.05, hint or delay))
-                        until = time.monotonic() + pause * random.uniform(0.5, 1.0)
+                        until = clock.monotonic() + pause * self._jitter(0.5, 1.0)
                         with self._handed:  # the full pause, unless a slot is handed over
-                            while not self._spare.get(name) and time.monotonic() < until:
-                                self._handed.wait(until - time.monotonic())
+                            while not self._spare.get(name) and clock.monotonic() < until:
+                                clock.wait(self._handed, until - clock.monotonic())
                 finally:
                     with self._handed:
                         self._polling[name] -= 1
@@ -162,40 +212,36 @@ class _Slots:
     def _increment(self, name: str, give_up: float) -> tuple[UUID | None, float | None]:
         """One try at the server: ``(lease, None)``, or ``(None, seconds to wait)``."""
         try:
-            response = self.client().increment_concurrency_slots_with_lease(
-                names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
-            )
-        except (httpx.HTTPStatusError, httpx.TransportError) as exc:
-            status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
-            if status != 423 and (status not in API_TRANSIENT or time.monotonic() > give_up):
-                raise
-            hint = None
-            if isinstance(exc, httpx.HTTPStatusError):
-                try:  # 423: no slot free now; the server says when to come back
-                    hint = float(exc.response.headers.get("Retry-After") or 0) or None
-                except ValueError:
-                    pass
-            return None, hint
-        lease_id = UUID(str(response.json()["lease_id"]))
+            taken = self.server.increment(name, LEASE_SECONDS)
+        except ServerUnavailable as exc:
+            if self._clock.monotonic() > give_up:
+                raise SlotUnavailableError(
+                    f"no slot of {name}: the server was unavailable for more than "
+                    f"{API_PATIENCE_SECONDS:g} s ({exc})"
+                ) from exc
+            return None, exc.retry_after
+        if isinstance(taken, Full):
+            return None, taken.retry_after
         with self._lock:
             # Staggered, so the slots of one process do not all go back at the same moment.
-            self._held[lease_id] = time.monotonic() + HANDOVER_SECONDS * random.uniform(0.5, 1.0)
+            age = HANDOVER_SECONDS * self._jitter(0.5, 1.0)
+            self._held[taken] = self._clock.monotonic() + age
             if self._renewer is None or not self._renewer.is_alive():
                 self._renewer = threading.Thread(
                     target=self._renew, name="acr-slot-leases", daemon=True
                 )
                 self._renewer.start()
-        return lease_id, None
+        return taken, None
 
     def _has_room(self, name: str) -> bool:
         """Whether the limit still allows what is held (read at most every few seconds)."""
-        now = time.monotonic()
-        read_at, room = self._room.get(name, (-LIMIT_CHECK_SECONDS, True))
+        now = self._clock.monotonic()
+        read_at, room = self._room.get(name, (now - LIMIT_CHECK_SECONDS, True))
         if now - read_at < LIMIT_CHECK_SECONDS:
             return room
         try:
-            limit = self.client().read_global_concurrency_limit_by_name(name)
-            room = bool(limit.active) and int(limit.active_slots) <= int(limit.limit)
+            limit = self.server.read_limit(name)
+            room = limit.active and limit.active_slots <= limit.limit
         except Exception:
             room = False  # unsure: give the slot back, the server decides
         self._room[name] = (now, room)
@@ -205,7 +251,7 @@ class _Slots:
         """Hand the slot to a waiting thread of this process, else give it back to the server."""
         with self._lock:
             wanted = self._waiting.get(name, 0) > len(self._spare.get(name, []))
-            young = time.monotonic() < self._held.get(lease_id, 0.0)
+            young = self._clock.monotonic() < self._held.get(lease_id, 0.0)
         if wanted and young and self._has_room(name):
             with self._lock:
                 if self._waiting.get(name, 0) > len(self._spare.get(name, [])):
@@ -221,62 +267,21 @@ class _Slots:
             self._held.pop(lease_id, None)
         for attempt in range(5):
             try:
-                self.client().release_concurrency_slots_with_lease(lease_id=lease_id)
+                self.server.release(lease_id)
                 return
             except Exception as exc:  # after the last try the lease expires on its own
                 if attempt == 4:
                     logger.warning("could not release concurrency lease %s: %s", lease_id, exc)
                 else:
-                    time.sleep(0.2 * 2**attempt)
+                    self._clock.sleep(0.2 * 2**attempt)
 
     def _renew(self) -> None:
         while True:
-            time.sleep(LEASE_SECONDS / 4)
+            self._clock.sleep(LEASE_SECONDS / 4)
             with self._lock:
                 held = list(self._held)
             for lease_id in held:
                 try:
-                    self.client().renew_concurrency_lease(
-                        lease_id=lease_id, lease_duration=LEASE_SECONDS
-                    )
+                    self.server.renew(lease_id, LEASE_SECONDS)
                 except Exception as exc:
                     logger.warning("could not renew concurrency lease %s: %s", lease_id, exc)
-
-
-_slots = _Slots()
-
-
-class _Pacer:
-    """Spaces the starts of a run's images ``1 / rate`` seconds apart, across its threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
-
-    def wait(self, key: str, rate: float) -> None:
-        if rate <= 0:
-            return
-        with self._lock:
-            now = time.monotonic()
-            at = max(now, self._next.get(key, now))
-            self._next[key] = at + 1.0 / rate
-        if at > now:
-            time.sleep(at - now)
-
-
-_pacer = _Pacer()
-
-
-def pace(key: str, rate: float) -> None:
-    """Wait for this image's turn: at most ``rate`` images per second per ``key`` (0: no cap)."""
-    _pacer.wait(key, rate)
-
-
-@contextmanager
-def slot(name: str) -> Iterator[None]:
-    """Hold one slot of the global concurrency limit ``name`` (waits until one is free)."""
-    lease_id = _slots.acquire(name)
-    try:
-        yield
-    finally:
-        _slots.release(name, lease_id)
