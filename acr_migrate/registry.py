@@ -21,6 +21,7 @@ from acr_migrate.settings import EngineName
 if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
     from acr_migrate.azure.provision import ProvisionReport
     from acr_migrate.azure.registry import AzureRegistry
+    from acr_migrate.oci.client import RegistryClient
     from acr_migrate.rbac import PlannedAssignment
 
 
@@ -62,6 +63,13 @@ class Registry:
             self.endpoint, max_connections=max(8, workers), read_retries=read_retries
         )
         return OciInventory(client, workers=workers)
+
+    def oci_client(self, **options: Any) -> RegistryClient:
+        """A distribution-API client with the endpoint's own user (e.g. a pull-only token):
+        what an application pulling from the registry sees."""
+        from acr_migrate.oci.client import RegistryClient
+
+        return RegistryClient(self.endpoint, **options)
 
     def deleter(self) -> SourceDeleter:
         """The deletion adapter: the whole registry through ARM, else manifest by manifest."""

@@ -35,6 +35,7 @@ EXPECTED = {
     "reconnect-rbac/reconnect-rbac": "target-tenant",
     "revoke-access/revoke-source-access": "source-tenant",
     "revoke-access/revoke-target-access": "target-tenant",
+    "final-test/final-test": "target-tenant",
 }
 
 

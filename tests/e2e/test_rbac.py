@@ -14,6 +14,7 @@ from acr_migrate.registry import open_registry
 from acr_migrate.settings import MigrationConfig
 from acr_migrate.storage import REGISTRY_NAME, BlobStore
 from flows.rbac import reconnect_rbac
+from tasks.final_test import missing_assignments
 from tests.helpers import run_export, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -59,12 +60,21 @@ def test_mapped_assignments_are_created_once_and_unmapped_ones_listed(
     assert dry.is_completed(), dry.message
     assert f"{len(wanted)} assignment(s) to create" in (dry.message or "")
     assert _pairs(target.role_assignments()) == before
+    # The final test's comparison sees what the mapping planned and the target lacks.
+    missing = missing_assignments.fn(
+        cfg.storage, cfg.source.name, cfg.target, location, mapping_blob
+    )
+    assert missing is not None and len(missing) == len(wanted) and new_id in missing[0]
 
     done = run()
     assert done.is_completed(), done.message
     assert f"{len(unmapped)} unmapped principal(s)" in (done.message or "")
     after = _pairs(target.role_assignments())
     assert after - before == wanted  # the mapped principal only: not the dropped, not unmapped
+    assert (
+        missing_assignments.fn(cfg.storage, cfg.source.name, cfg.target, location, mapping_blob)
+        == []
+    )
     again = run()
     assert again.is_completed() and "0 assignment(s) created" in (again.message or "")
     assert _pairs(target.role_assignments()) == after
