@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox import faults
 from sandbox.azure.arm.state import Arm
 from sandbox.azure.bootstrap import role_assignment
 from sandbox.azure.faults import ArmFaultConfig
@@ -23,23 +24,6 @@ DELIBERATE_ERROR_PATH = "/_sandbox/raise"
 
 def control_routes(arm: Arm) -> list[Route]:
     """The ``/_sandbox/...`` routes of ``arm``."""
-
-    async def get_faults(request: Request) -> Response:
-        return JSONResponse(arm.faults.snapshot())
-
-    async def put_faults(request: Request) -> Response:
-        try:
-            raw = await request.body()
-            cfg = ArmFaultConfig.from_dict(json.loads(raw) if raw else {})
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        reset = request.query_params.get("reset_counters") in ("1", "true")
-        arm.faults.set(cfg, keep_counters=not reset)
-        return JSONResponse(arm.faults.snapshot())
-
-    async def delete_faults(request: Request) -> Response:
-        arm.faults.set(ArmFaultConfig(), keep_counters=True)
-        return JSONResponse(arm.faults.snapshot())
 
     async def get_behaviour(request: Request) -> Response:
         return JSONResponse(arm.ctx.behaviour.snapshot())
@@ -89,9 +73,9 @@ def control_routes(arm: Arm) -> list[Route]:
         )
 
     return [
-        Route("/_sandbox/faults", get_faults, methods=["GET"]),
-        Route("/_sandbox/faults", put_faults, methods=["PUT"]),
-        Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),
+        *faults.control_routes(
+            arm.faults, ArmFaultConfig.from_dict, ArmFaultConfig, keep_counters_by_default=True
+        ),
         Route("/_sandbox/behaviour", get_behaviour, methods=["GET"]),
         Route("/_sandbox/behaviour", put_behaviour, methods=["PUT"]),
         Route("/_sandbox/principals", post_principal, methods=["POST"]),

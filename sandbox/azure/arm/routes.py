@@ -86,26 +86,25 @@ async def dispatch(arm: Arm, request: Request) -> Response:
     """Faults first, then the api-version, then the route: authenticate and call its handler."""
     path = request.url.path.rstrip("/")
     method = request.method
-    is_import = method == "POST" and path.lower().endswith("/importimage")
-    cfg = arm.faults.config
-    if cfg.latency_ms:
-        await asyncio.sleep(cfg.latency_ms / 1000)
-    fault = arm.faults.decide(is_import)
-    if fault == "throttle":
+    decision = arm.faults.decide(method, path)
+    if decision.latency:
+        await asyncio.sleep(decision.latency)
+    fault = decision.rule
+    if fault is not None and fault.name == "throttle":
         return arm_error(
             429,
             "SubscriptionRequestsThrottled",
             f"Number of '{'write' if method != 'GET' else 'read'}' requests for subscription "
-            f"actor exceeded. Please try again after '{cfg.retry_after}' seconds after "
+            f"actor exceeded. Please try again after '{fault.retry_after}' seconds after "
             "additional tries. (injected by the sandbox)",
-            {"Retry-After": num(cfg.retry_after)},
+            {"Retry-After": num(fault.retry_after)},
         )
-    if fault == "error":
+    if fault is not None:
         return arm_error(
-            cfg.error_status,
-            "ServiceUnavailable" if cfg.error_status == 503 else "InternalServerError",
+            fault.status,
+            "ServiceUnavailable" if fault.status == 503 else "InternalServerError",
             "The server is currently unable to handle the request. (injected by the sandbox)",
-            {"Retry-After": num(cfg.retry_after)},
+            {"Retry-After": num(fault.retry_after)},
         )
     api_version = request.query_params.get("api-version")
     if not api_version:
