@@ -47,6 +47,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if a server could bind `port` on `host` now.
+
+    Binds as a server does (``SO_REUSEADDR``): a port a stopped server left in TIME_WAIT is free.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _proc_start_time(pid: int) -> int | None:
     """Kernel start time of `pid` (clock ticks since boot), or None if unknown/absent."""
     try:
@@ -128,6 +142,36 @@ def start_process(
         "program": str(argv[0]),
         "log": str(log_path),
     }
+
+
+def start_service(
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    ready: Callable[[], bool] | None,
+    *,
+    what: str | None = None,
+    timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    inherit_env: bool = True,
+) -> dict[str, Any]:
+    """Start `argv` as :func:`start_process` does, then wait until `ready()` is True.
+
+    `ready` is the service's own check (its port answers, its health URL says 200); None for a
+    process that serves no port (it is only started). If the process exits first, or is not
+    ready within `timeout` seconds, it is stopped and :class:`SandboxError` names `what`
+    (default `name`), the log file and the log's last lines. Returns the pid record.
+    """
+    proc = start_process(name, argv, log_dir, env=env, cwd=cwd, inherit_env=inherit_env)
+    if ready is None:
+        return proc
+    try:
+        wait_for(what or name, ready, timeout=timeout, pid=proc["pid"], log=proc["log"])
+    except BaseException:
+        stop_pid(int(proc["pid"]), proc["start_time"])
+        raise
+    return proc
 
 
 def stop_pid(pid: int, start_time: int | None = None, timeout: float = 10.0) -> bool:

@@ -34,9 +34,8 @@ from sandbox._process import (
     http_answers,
     pid_alive,
     read_pids,
-    start_process,
+    start_service,
     stop_pid,
-    wait_for,
     write_json,
     write_pids,
     write_secret,
@@ -260,18 +259,18 @@ def _tls_args(certs: SandboxCerts) -> list[str]:
 
 def _start_azure(root: Path, certs: SandboxCerts, ports: dict[str, int]) -> ServiceInfo:
     argv = [sys.executable, "-m", "sandbox.azure", "--root", str(root), *_tls_args(certs)]
-    proc = start_process("azure-standin", argv, root / "logs", cwd=REPO_ROOT)
     checks = [
         f"https://{HOST}:{ports['arm']}/_sandbox/faults",
         f"https://{HOST}:{ports['source']}/_sandbox/health",
         f"https://{HOST}:{ports['target']}/_sandbox/health",
     ]
-    wait_for(
-        "azure stand-in",
+    proc = start_service(
+        "azure-standin",
+        argv,
+        root / "logs",
         lambda: all(http_answers(url, certs.ca_pem, ok=(200,)) for url in checks),
-        timeout=30,
-        pid=proc["pid"],
-        log=proc["log"],
+        what="azure stand-in",
+        cwd=REPO_ROOT,
     )
     url = f"https://{HOST}:{ports['arm']}"
     return ServiceInfo(name="azure-standin", url=url, port=ports["arm"], process=proc)
@@ -289,14 +288,14 @@ def _start_proxy(root: Path, certs: SandboxCerts, backend: str) -> ServiceInfo:
         str(port),
         *_tls_args(certs),
     ]
-    proc = start_process("target-proxy", argv, root / "logs", cwd=REPO_ROOT)
     url = f"https://{HOST}:{port}"
-    wait_for(
-        "target fault proxy",
+    proc = start_service(
+        "target-proxy",
+        argv,
+        root / "logs",
         lambda: http_answers(f"{url}/_sandbox/faults", certs.ca_pem, ok=(200,)),
-        timeout=30,
-        pid=proc["pid"],
-        log=proc["log"],
+        what="target fault proxy",
+        cwd=REPO_ROOT,
     )
     extra = {"backend": backend, "faults_url": f"{url}/_sandbox/faults"}
     return ServiceInfo(name="target-proxy", url=url, port=port, process=proc, extra=extra)

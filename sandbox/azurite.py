@@ -10,8 +10,7 @@ from sandbox._process import (
     SandboxError,
     free_port,
     http_answers,
-    start_process,
-    wait_for,
+    start_service,
 )
 from sandbox.certs import SandboxCerts
 from sandbox.registries import HOST, ServiceInfo
@@ -87,15 +86,15 @@ def start_azurite(
             "basic",
         ]
         scheme = "https"
-    proc = start_process("azurite", argv, root / "logs", cwd=location)
     url = f"{scheme}://{HOST}:{port}"
     ca = certs.ca_pem if (https and certs) else None
-    wait_for(
+    proc = start_service(
         "azurite",
+        argv,
+        root / "logs",
         lambda: http_answers(f"{url}/{ACCOUNT_NAME}?comp=list", ca),
         timeout=60,
-        pid=proc["pid"],
-        log=proc["log"],
+        cwd=location,
     )
     blob_endpoint = f"{url}/{ACCOUNT_NAME}"
     extra = {"blob_endpoint": blob_endpoint, "location": str(location), "account": ACCOUNT_NAME}

@@ -3,7 +3,8 @@
 Faults: answer `status` (default 429) with ``Retry-After`` for the first `burst` matching
 requests and/or a fraction `rate` of them (seeded RNG); add `latency_ms` to matching requests.
 A request matches when its path matches `path_regex` (if set) and its method is in `methods`
-(if set). Adjust at run time without restart:
+(if set). The config is one rule of the sandbox's fault engine (:mod:`sandbox.faults`).
+Adjust at run time without restart:
 
 - ``GET /_sandbox/faults``: ``{"config": {...}, "counters": {...}}``
 - ``PUT /_sandbox/faults``: JSON config (missing keys take defaults); resets the burst budget,
@@ -22,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import random
 import re
 import socket
 import ssl
@@ -40,6 +40,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from sandbox import faults
+from sandbox.faults import Rule, Rules, check_keys
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -56,7 +59,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-CONTROL_PATH = "/_sandbox/faults"
 
 
 @dataclass
@@ -75,10 +77,7 @@ class FaultConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultConfig:
         """Build from JSON; unknown keys or bad values raise ValueError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        check_keys(cls, data)
         cfg = cls(**dict(data))
         cfg.validate()
         return cfg
@@ -97,6 +96,18 @@ class FaultConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def rule(self) -> Rule:
+        """This config as the fault engine's rule."""
+        return Rule(
+            status=self.status,
+            retry_after=self.retry_after,
+            rate=self.rate,
+            burst=self.burst,
+            path_regex=self.path_regex,
+            methods=frozenset(self.methods) if self.methods is not None else None,
+            latency_ms=self.latency_ms,
+        )
 
 
 @dataclass
@@ -122,9 +133,7 @@ class FaultState:
     def _apply(self, config: FaultConfig, keep_counters: bool) -> None:
         config.validate()
         self.config = config
-        self._rng = random.Random(config.seed)
-        self._burst_left = int(config.burst)
-        self._regex = re.compile(config.path_regex) if config.path_regex else None
+        self._rules = Rules([config.rule()], config.seed)
         if not keep_counters:
             self.counters = FaultCounters()
 
@@ -135,29 +144,22 @@ class FaultState:
     def decide(self, method: str, path: str) -> tuple[bool, float]:
         """Count the request; return (inject fault?, latency seconds)."""
         with self._lock:
-            cfg = self.config
             self.counters.requests_seen += 1
-            if self._regex is not None and not self._regex.search(path):
-                return False, 0.0
-            if cfg.methods is not None and method.upper() not in cfg.methods:
+            decision = self._rules.decide(method, path)
+            if not decision.matched:
                 return False, 0.0
             self.counters.requests_matched += 1
-            fault = False
-            if self._burst_left > 0:
-                self._burst_left -= 1
-                fault = True
-            elif cfg.rate > 0 and self._rng.random() < cfg.rate:
-                fault = True
+            fault = decision.rule is not None
             if fault:
                 self.counters.faults_injected += 1
-            return fault, cfg.latency_ms / 1000.0
+            return fault, decision.latency
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "config": self.config.to_dict(),
                 "counters": dataclasses.asdict(self.counters),
-                "burst_remaining": self._burst_left,
+                "burst_remaining": self._rules.burst_remaining(),
             }
 
     def count(self, attr: str) -> None:
@@ -232,23 +234,6 @@ def create_app(
             holder["client"] = client
             yield
 
-    async def get_faults(request: Request) -> Response:
-        return JSONResponse(state.snapshot())
-
-    async def put_faults(request: Request) -> Response:
-        try:
-            data = await request.json() if await request.body() else {}
-            cfg = FaultConfig.from_dict(data)
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        keep = request.query_params.get("keep_counters") in ("1", "true")
-        state.set(cfg, keep_counters=keep)
-        return JSONResponse(state.snapshot())
-
-    async def delete_faults(request: Request) -> Response:
-        state.set(FaultConfig(), keep_counters=True)
-        return JSONResponse(state.snapshot())
-
     async def proxy(request: Request) -> Response:
         fault, latency = state.decide(request.method, request.url.path)
         if latency:
@@ -268,9 +253,9 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route(CONTROL_PATH, get_faults, methods=["GET"]),
-            Route(CONTROL_PATH, put_faults, methods=["PUT"]),
-            Route(CONTROL_PATH, delete_faults, methods=["DELETE"]),
+            *faults.control_routes(
+                state, FaultConfig.from_dict, FaultConfig, keep_counters_by_default=False
+            ),
             Route("/{path:path}", proxy, methods=ALL_METHODS),
         ],
         lifespan=lifespan,

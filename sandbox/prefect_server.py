@@ -16,22 +16,21 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from acr_migrate.settings import PREFECT_SERVER_SETTINGS
 from sandbox._process import (
     SandboxError,
     free_port,
+    http_answers,
     pid_alive,
+    port_free,
     read_pids,
-    start_process,
+    start_service,
     stop_pid,
     wait_for,
     write_json,
@@ -51,23 +50,9 @@ STARTUP_TIMEOUT = 600.0
 PREFECT = (sys.executable, "-m", "prefect")
 
 
-def api_health(api_url: str, timeout: float = 2.0) -> bool:
+def _healthy(api_url: str) -> bool:
     """True when the Prefect API at ``api_url`` answers its health check."""
-    try:
-        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As the server binds: a port that a stopped server left in TIME_WAIT is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
+    return http_answers(f"{api_url.rstrip('/')}/health", ok=(200,))
 
 
 def _choose_port(port: int | None) -> int:
@@ -75,7 +60,7 @@ def _choose_port(port: int | None) -> int:
     if port == 0:
         return free_port()
     wanted = port or int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
-    if _port_free(wanted):
+    if port_free(wanted, HOST):
         return wanted
     chosen = free_port()
     print(f"port {wanted} is taken: the sandbox's Prefect server uses {chosen}", file=sys.stderr)
@@ -117,7 +102,7 @@ def server_up(root: Path, port: int | None = None) -> str:
     record = pids.get(SERVER)
     url = str(state.get("api_url") or "")
     if record and url and pid_alive(int(record["pid"]), record.get("start_time")):
-        wait_for("prefect server", lambda: api_health(url), timeout=STARTUP_TIMEOUT)
+        wait_for("prefect server", lambda: _healthy(url), timeout=STARTUP_TIMEOUT)
         return url
     chosen = _choose_port(port)
     url = f"http://{HOST}:{chosen}/api"
@@ -134,16 +119,18 @@ def server_up(root: Path, port: int | None = None) -> str:
     argv = [*PREFECT, "server", "start", "--host", HOST, "--port", str(chosen)]
     if first:
         print("starting Prefect (first start: preparing its database)", file=sys.stderr)
-    proc = start_process(SERVER, argv, root / "logs", env=env, cwd=REPO_ROOT, inherit_env=False)
-    pids[SERVER] = proc
-    write_pids(root, pids, PIDS_NAME)
-    wait_for(
-        "prefect server",
-        lambda: api_health(url),
+    pids[SERVER] = start_service(
+        SERVER,
+        argv,
+        root / "logs",
+        lambda: _healthy(url),
+        what="prefect server",
         timeout=STARTUP_TIMEOUT,
-        pid=proc["pid"],
-        log=proc["log"],
+        env=env,
+        cwd=REPO_ROOT,
+        inherit_env=False,
     )
+    write_pids(root, pids, PIDS_NAME)
     write_json(root / STATE_NAME, {"api_url": url, "ui_url": url.removesuffix("/api")})
     return url
 
@@ -235,8 +222,9 @@ def workers_up(root: Path, api_url: str, secrets: Mapping[str, Mapping[str, str]
             **secrets[pool],
         )
         argv = [*PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
-        pids[name] = start_process(
-            name, argv, root / "logs", env=env, cwd=REPO_ROOT, inherit_env=False
+        # A worker serves no port: it is only started (it polls the server).
+        pids[name] = start_service(
+            name, argv, root / "logs", None, env=env, cwd=REPO_ROOT, inherit_env=False
         )
         write_pids(root, pids, PIDS_NAME)
 

@@ -19,8 +19,7 @@ from sandbox._process import (
     free_port,
     http_answers,
     require_binary,
-    start_process,
-    wait_for,
+    start_service,
     write_secret,
 )
 from sandbox.certs import SandboxCerts
@@ -106,17 +105,16 @@ def _start_registry(
     config_path = home / "config.yml"
     # JSON is valid YAML; the file holds no secret but the upload-state HMAC secret.
     write_secret(config_path, "# distribution config, written by sandbox\n" + json.dumps(config))
-    proc = start_process(f"{name}-registry", [exe, "serve", str(config_path)], root / "logs")
     url = f"https://{HOST}:{port}"
-    wait_for(
-        f"{name} registry",
+    proc = start_service(
+        f"{name}-registry",
+        [exe, "serve", str(config_path)],
+        root / "logs",
         lambda: (
             http_answers(f"{url}/v2/", certs.ca_pem, ok=(401,))
             and http_answers(f"http://{HOST}:{debug_port}/debug/health", ok=(200,))
         ),
-        timeout=30,
-        pid=proc["pid"],
-        log=proc["log"],
+        what=f"{name} registry",
     )
     info = {
         "data_dir": str(data_dir),
@@ -165,14 +163,14 @@ def start_token_server(
         "--key",
         str(certs.server_key),
     ]
-    proc = start_process("token-server", argv, root / "logs", cwd=Path(__file__).parents[1])
     url = f"https://{HOST}:{port}"
-    wait_for(
-        "token server",
+    proc = start_service(
+        "token-server",
+        argv,
+        root / "logs",
         lambda: http_answers(f"{url}/healthz", certs.ca_pem, ok=(200,)),
-        timeout=30,
-        pid=proc["pid"],
-        log=proc["log"],
+        what="token server",
+        cwd=Path(__file__).parents[1],
     )
     extra = {"realm": f"{url}/token", "service": service, "issuer": TOKEN_ISSUER}
     return ServiceInfo(name="token-server", url=url, port=port, process=proc, extra=extra)

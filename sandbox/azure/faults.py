@@ -22,16 +22,23 @@ Aliases (the fault-proxy vocabulary): ``rate`` + ``status`` (429 -> ``throttle_r
 ``GET /_sandbox/faults`` returns ``{"config": ..., "counters": ...}``; ``PUT`` replaces the
 config and reseeds the RNG, keeping the (cumulative) counters unless ``?reset_counters=1``;
 ``DELETE`` clears the faults (counters kept).
+
+The config becomes rules of the sandbox's one fault engine (:mod:`sandbox.faults`): latency,
+throttle and error rules on the requests, LRO-failure rules on the imported repositories
+(their own RNG, seeded ``seed + 1``) and a token bucket on the imports.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from sandbox.faults import Decision, Rule, Rules, TokenBucket, check_keys
+
+#: What an ``importImage`` POST looks like (the dispatch strips trailing slashes).
+IMPORT_PATH = r"(?i)/importimage$"
 
 
 @dataclass
@@ -53,10 +60,7 @@ class ArmFaultConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArmFaultConfig:
         data = _normalise(dict(data))
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        check_keys(cls, data)
         cfg = cls(**data)
         for name in ("throttle_rate", "error_rate", "fail_lro_rate"):
             if not 0.0 <= float(getattr(cfg, name)) <= 1.0:
@@ -73,6 +77,34 @@ class ArmFaultConfig:
         if cfg.fail_lro_repository_regex:
             re.compile(cfg.fail_lro_repository_regex)
         return cfg
+
+    def request_rules(self) -> list[Rule]:
+        """Latency for every call, then throttling, then 5xx (for imports only, if so set)."""
+        imports = {"path_regex": IMPORT_PATH, "methods": frozenset({"POST"})}
+        match: dict[str, Any] = imports if self.imports_only else {}
+        return [
+            Rule(name="latency", latency_ms=self.latency_ms),
+            Rule(
+                name="throttle",
+                status=429,
+                retry_after=self.retry_after,
+                rate=self.throttle_rate,
+                **match,
+            ),
+            Rule(
+                name="error",
+                status=self.error_status,
+                retry_after=self.retry_after,
+                rate=self.error_rate,
+                **match,
+            ),
+        ]
+
+    def lro_rules(self) -> list[Rule]:
+        """An import LRO fails when a repository matches the regex, else at the rate."""
+        regex = self.fail_lro_repository_regex
+        matching = [Rule(name="lro", always=True, path_regex=regex)] if regex else []
+        return [*matching, Rule(name="lro", rate=self.fail_lro_rate)]
 
 
 def _normalise(data: dict[str, Any]) -> dict[str, Any]:
@@ -127,57 +159,35 @@ class ArmFaults:
 
     def set(self, config: ArmFaultConfig, keep_counters: bool = False) -> None:
         self.config = config
-        self._rng = random.Random(config.seed)
-        self._lro_rng = random.Random(config.seed + 1)
-        self._tokens = float(config.import_burst)
-        self._stamp = time.monotonic()
-        self._regex = (
-            re.compile(config.fail_lro_repository_regex)
-            if config.fail_lro_repository_regex
-            else None
-        )
+        self._requests = Rules(config.request_rules(), config.seed)
+        self._lro = Rules(config.lro_rules(), config.seed + 1)
+        self._imports = TokenBucket(config.import_rate_per_second, config.import_burst)
         if not keep_counters:
             self.counters = ArmCounters()
 
-    def decide(self, is_import: bool) -> str | None:
-        """Count an ARM call; "throttle", "error" or None."""
-        cfg = self.config
+    def decide(self, method: str, path: str) -> Decision:
+        """Count an ARM call; its fault rule ("throttle" or "error") if it gets one."""
         self.counters.arm_calls += 1
-        if cfg.imports_only and not is_import:
-            return None
-        if cfg.throttle_rate and self._rng.random() < cfg.throttle_rate:
+        decision = self._requests.decide(method, path)
+        if decision.rule is not None and decision.rule.name == "throttle":
             self.counters.throttled += 1
-            if is_import:
+            if method == "POST" and re.search(IMPORT_PATH, path):
                 self.counters.imports_throttled += 1
-            return "throttle"
-        if cfg.error_rate and self._rng.random() < cfg.error_rate:
+        elif decision.rule is not None:
             self.counters.errors_injected += 1
-            return "error"
-        return None
+        return decision
 
     def import_admitted(self) -> bool:
         """Token bucket on importImage POSTs (True if within the rate)."""
-        cfg = self.config
         self.counters.imports_requested += 1
-        if cfg.import_rate_per_second <= 0:
-            return True
-        t = time.monotonic()
-        self._tokens = min(
-            float(cfg.import_burst), self._tokens + (t - self._stamp) * cfg.import_rate_per_second
-        )
-        self._stamp = t
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._imports.take():
             return True
         self.counters.imports_throttled += 1
         self.counters.throttled += 1
         return False
 
     def lro_should_fail(self, repositories: list[str]) -> bool:
-        cfg = self.config
-        if self._regex is not None and any(self._regex.search(r) for r in repositories):
-            return True
-        return bool(cfg.fail_lro_rate) and self._lro_rng.random() < cfg.fail_lro_rate
+        return self._lro.decide("", repositories).rule is not None
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,83 @@
+"""The stand-in's own knobs on the ARM port (test machinery, not Azure): ``/_sandbox/faults``,
+``/_sandbox/behaviour``, ``/_sandbox/principals`` and the deliberate error of
+``/_sandbox/raise``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import faults
+from sandbox.azure.arm.state import Arm
+from sandbox.azure.bootstrap import role_assignment
+from sandbox.azure.faults import ArmFaultConfig
+from sandbox.azure.store import ROLE_IDS
+
+#: Requesting it raises inside the stand-in on purpose (the session ignores its log entries).
+DELIBERATE_ERROR_PATH = "/_sandbox/raise"
+
+
+def control_routes(arm: Arm) -> list[Route]:
+    """The ``/_sandbox/...`` routes of ``arm``."""
+
+    async def get_behaviour(request: Request) -> Response:
+        return JSONResponse(arm.ctx.behaviour.snapshot())
+
+    async def put_behaviour(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            arm.ctx.behaviour.update(json.loads(raw) if raw else {})
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        arm.ctx.signer.leeway = arm.ctx.behaviour.clock_skew
+        return JSONResponse(arm.ctx.behaviour.snapshot())
+
+    async def raise_error(request: Request) -> Response:
+        """A deliberate internal error: proves the error trap answers 500 and logs it."""
+        raise RuntimeError("deliberate internal error (GET /_sandbox/raise)")
+
+    async def post_principal(request: Request) -> Response:
+        """A new service principal of a slot's tenant holding ``role`` at ``scope``.
+
+        Body: ``{"slot": "source"|"target", "role": "Reader", "scope": "registry" |
+        "subscription" | "<resource id>"}``; answers its tenant, client id, secret, object id.
+        """
+        body = json.loads(await request.body() or b"{}")
+        slot = arm.ctx.slot(str(body.get("slot") or ""))
+        role = str(body.get("role") or "")
+        if role not in ROLE_IDS:
+            return JSONResponse({"error": f"unknown role {role!r}"}, status_code=400)
+        where = str(body.get("scope") or "registry")
+        scope = {
+            "registry": arm.ctx.registry_scope(str(body["slot"])),
+            "subscription": f"/subscriptions/{slot['subscription']}",
+        }.get(where, where)
+        tenant = slot["tenant"]
+        client_id, oid, secret = str(uuid.uuid4()), str(uuid.uuid4()), secrets.token_urlsafe(30)
+        arm.store.data["tenants"][tenant]["apps"][client_id] = {
+            "name": f"sandbox-{role.lower()}",
+            "oid": oid,
+            "secret": secret,
+            "federated_credentials": [],
+        }
+        ra = role_assignment(tenant, scope, role, oid)
+        arm.store.data["role_assignments"][ra["id"].lower()] = ra
+        arm.store.save_soon()
+        return JSONResponse(
+            {"tenant_id": tenant, "client_id": client_id, "client_secret": secret, "object_id": oid}
+        )
+
+    return [
+        *faults.control_routes(
+            arm.faults, ArmFaultConfig.from_dict, ArmFaultConfig, keep_counters_by_default=True
+        ),
+        Route("/_sandbox/behaviour", get_behaviour, methods=["GET"]),
+        Route("/_sandbox/behaviour", put_behaviour, methods=["PUT"]),
+        Route("/_sandbox/principals", post_principal, methods=["POST"]),
+        Route(DELIBERATE_ERROR_PATH, raise_error, methods=["GET"]),
+    ]
