@@ -5,11 +5,13 @@ UV ?= uv
 RUN := $(UV) run --frozen
 IMAGES ?= 36
 
-.PHONY: help setup deps demo test lint typecheck unit integration e2e sandbox-up sandbox-down clean
+.PHONY: help setup deps demo demo-cutover test lint typecheck unit integration e2e sandbox-up sandbox-down clean
 
 help:
 	@echo "make demo   - install what is needed, start the sandbox and its Prefect server, run the"
 	@echo "              migration through the deployments; ends printing the Prefect UI address"
+	@echo "make demo-cutover - the whole runbook (freeze ... delete the source) through the"
+	@echo "              deployments, on a sandbox of its own (.sandbox-cutover)"
 	@echo "make test   - ruff, mypy and the whole test suite (starts its own sandbox)"
 	@echo "make sandbox-down - stop the sandbox, its Prefect server and workers"
 
@@ -38,12 +40,23 @@ demo: setup
 	$(RUN) acr-migrate import
 	@echo "Prefect server, workers and sandbox keep running; stop them all with: make sandbox-down"
 
+# The whole runbook on a sandbox of its own (it ends by deleting that sandbox's source ACR):
+# migrate-registry through the deployments and workers, its two approvals answered as a person
+# would in the UI. Its Prefect server keeps running; make sandbox-down stops it.
+CUTOVER_ROOT := .sandbox-cutover
+demo-cutover: setup
+	$(RUN) python -m sandbox --root $(CUTOVER_ROOT) up
+	$(RUN) python -m sandbox --root $(CUTOVER_ROOT) seed --images 12
+	$(RUN) python -m sandbox --root $(CUTOVER_ROOT) prefect
+	$(RUN) python -m sandbox --root $(CUTOVER_ROOT) demo-cutover
+
 sandbox-up: deps
 	$(RUN) python -m sandbox up
 	$(RUN) python -m sandbox prefect
 
 sandbox-down:
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m sandbox down; else echo "nothing to stop"; fi
+	@if [ -x .venv/bin/python ] && [ -d $(CUTOVER_ROOT) ]; then .venv/bin/python -m sandbox --root $(CUTOVER_ROOT) down; fi
 
 lint: deps
 	$(RUN) ruff check .
@@ -70,4 +83,4 @@ e2e: deps
 	$(RUN) pytest -q tests/e2e
 
 clean: sandbox-down
-	rm -rf .sandbox test-output .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .sandbox $(CUTOVER_ROOT) test-output .pytest_cache .ruff_cache .mypy_cache

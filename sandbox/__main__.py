@@ -46,6 +46,22 @@ def _demo(root: Path | None) -> int:
     return 0 if ok else 1
 
 
+def _demo_cutover(root: Path | None) -> int:
+    from sandbox.demo import run_cutover_demo
+
+    urls = api.prefect_urls(root)
+    if not urls.get("api_url"):
+        print("sandbox: no Prefect server: run `python -m sandbox prefect` first", file=sys.stderr)
+        return 1
+    state = api.load_state(root)
+    source_name = tomllib.loads(Path(state["config"]).read_text())["source"]["name"]
+    run = run_cutover_demo(urls["api_url"], source_name, urls.get("ui_url"))
+    print()
+    print(f"Prefect UI: {urls['ui_url']}  the runbook run (its steps, each a run in its pool):")
+    print(f"  {run.url}")
+    return 0 if run.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--root", type=Path, default=None, help="sandbox root (default .sandbox)")
@@ -63,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_prefect.add_argument("--port", type=int, default=None, help="server port (default 4200)")
     sub.add_parser("demo", help="run the migration through the deployments, as the UI does")
+    sub.add_parser(
+        "demo-cutover",
+        help="run the whole runbook (migrate-registry) through the deployments, answering its "
+        "approvals; ends with the source deleted",
+    )
     sub.add_parser("env", help="print the secrets as `export` lines for bash")
     sub.add_parser("down", help="stop every process the sandbox started")
     p_status = sub.add_parser("status", help="show what runs")
@@ -90,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "demo":
             return _demo(args.root)
+        elif args.command == "demo-cutover":
+            return _demo_cutover(args.root)
         elif args.command == "env":
             env = api.read_env_file((args.root or api.default_root()) / api.ENV_NAME)
             print("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()), end="")

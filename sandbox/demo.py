@@ -153,3 +153,70 @@ def run_demo(
         if not runs[-1].ok:
             break
     return runs
+
+
+#: What a person answers in the UI during the cutover demo, per paused flow.
+APPROVALS: dict[str, dict[str, Any]] = {
+    "migrate-registry": {"approve": True, "comment": "demo: freeze and migrate"},
+    "delete-source": {"approve": True, "comment": "demo: cutover"},
+}
+
+
+def run_cutover_demo(
+    api_url: str,
+    source_name: str,
+    ui_url: str | None = None,
+    say: Callable[[str], None] = print,
+    timeout: float = RUN_TIMEOUT,
+) -> DemoRun:
+    """The whole runbook (``migrate-registry`` through the deployments), answering its two
+    approval forms through the API as a person would in the UI; ends with the source deleted."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    demo = Demo(api_url, ui_url, say)
+    parameters = {"options": {"mode": "deployments", "freeze": True, "delete_source": True}}
+
+    async def create(client: Any) -> Any:
+        found = await client.read_deployment_by_name("migrate-registry/migrate-registry")
+        return await client.create_flow_run_from_deployment(found.id, parameters=parameters)
+
+    run = demo.call(create)
+    say(f"      runbook                started: {demo.link(run.id)}")
+    answered: set[UUID] = set()
+
+    async def paused(client: Any) -> list[Any]:
+        only = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+        return list(await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=only)))
+
+    deadline = time.monotonic() + timeout
+    while True:
+        current = demo.call(lambda c: c.read_flow_run(run.id))
+        if current.state is not None and current.state.type.value in FINAL:
+            break
+        for waiting in demo.call(paused):
+            flow = demo.call(_reader(waiting.flow_id))
+            form = APPROVALS.get(flow.name)
+            if form is None or waiting.id in answered:
+                continue
+            if flow.name == "delete-source":
+                form = {**form, "confirm_registry": source_name}
+            say(f"      approve {flow.name:<14} (as a person would in the UI)")
+            demo.call(_resumer(waiting.id, form))
+            answered.add(waiting.id)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"runbook run {run.name} still {current.state_name}")
+        time.sleep(2)
+    return demo.wait("runbook", "migrate-registry/migrate-registry", run.id)
+
+
+def _reader(flow_id: UUID) -> Callable[[Any], Awaitable[Any]]:
+    return lambda client: client.read_flow(flow_id)
+
+
+def _resumer(run_id: UUID, form: dict[str, Any]) -> Callable[[Any], Awaitable[Any]]:
+    return lambda client: client.resume_flow_run(run_id, run_input=form)

@@ -36,6 +36,7 @@ EXPECTED = {
     "revoke-access/revoke-source-access": "source-tenant",
     "revoke-access/revoke-target-access": "target-tenant",
     "final-test/final-test": "target-tenant",
+    "migrate-registry/migrate-registry": "target-tenant",
 }
 
 
