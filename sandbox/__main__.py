@@ -28,15 +28,23 @@ def _print_status(info: dict[str, object], as_json: bool) -> None:
         print(f"config: {info['config']}")
 
 
-def _demo(root: Path | None) -> int:
-    from sandbox.demo import run_demo
-
+def _server_and_source(root: Path | None) -> tuple[dict[str, str], str] | None:
+    """The sandbox's Prefect URLs and its source registry's name (None: no server yet)."""
     urls = api.prefect_urls(root)
     if not urls.get("api_url"):
         print("sandbox: no Prefect server: run `python -m sandbox prefect` first", file=sys.stderr)
-        return 1
+        return None
     state = api.load_state(root)
-    source_name = tomllib.loads(Path(state["config"]).read_text())["source"]["name"]
+    return urls, tomllib.loads(Path(state["config"]).read_text())["source"]["name"]
+
+
+def _demo(root: Path | None) -> int:
+    from sandbox.demo import run_demo
+
+    found = _server_and_source(root)
+    if found is None:
+        return 1
+    urls, source_name = found
     runs = run_demo(urls["api_url"], source_name, urls.get("ui_url"))
     print()
     print(f"Prefect UI: {urls['ui_url']}  (the runs below, their task runs and artifacts)")
@@ -49,12 +57,10 @@ def _demo(root: Path | None) -> int:
 def _demo_cutover(root: Path | None) -> int:
     from sandbox.demo import run_cutover_demo
 
-    urls = api.prefect_urls(root)
-    if not urls.get("api_url"):
-        print("sandbox: no Prefect server: run `python -m sandbox prefect` first", file=sys.stderr)
+    found = _server_and_source(root)
+    if found is None:
         return 1
-    state = api.load_state(root)
-    source_name = tomllib.loads(Path(state["config"]).read_text())["source"]["name"]
+    urls, source_name = found
     run = run_cutover_demo(urls["api_url"], source_name, urls.get("ui_url"))
     print()
     print(f"Prefect UI: {urls['ui_url']}  the runbook run (its steps, each a run in its pool):")
