@@ -1,0 +1,59 @@
+"""The runbook's plan: which steps the options ask for, and that each names a deployment that
+prefect.yaml declares for that very flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from acr_migrate.models import RegistryEndpoint
+from acr_migrate.runbook import RunbookOptions
+from acr_migrate.storage import StorageSettings
+from flows.runbook import _plan
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = RegistryEndpoint(name="src", url="https://src.example")
+TARGET = RegistryEndpoint(name="tgt", url="https://tgt.example")
+STORAGE = StorageSettings(container="c", connection_string_env="X")
+OBJECT_ID = "0b4f1f5e-1111-4222-8333-444455556666"
+
+
+def test_every_option_adds_its_step_in_runbook_order() -> None:
+    least = RunbookOptions(freeze=False, provision=False)
+    assert [s[0] for s in _plan(SOURCE, TARGET, STORAGE, least)] == [
+        "document",
+        "migrate images",
+        "final test",
+    ]
+    most = RunbookOptions(
+        principal_mapping_blob="src/principal-mapping.csv",
+        delete_source=True,
+        migration_principals=[OBJECT_ID],
+    )
+    assert [s[0] for s in _plan(SOURCE, TARGET, STORAGE, most)] == [
+        "freeze",
+        "document",
+        "create",
+        "migrate images",
+        "reconnect roles",
+        "final test",
+        "delete the source",
+        "revoke (source)",
+        "revoke (target)",
+    ]
+
+
+def test_each_step_names_a_deployment_of_its_own_flow() -> None:
+    declared = {
+        f"{d['entrypoint'].rsplit(':', 1)[1]}|{d['name']}"
+        for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    most = RunbookOptions(
+        principal_mapping_blob="m.csv", delete_source=True, migration_principals=[OBJECT_ID]
+    )
+    for step, deployment, fn, params in _plan(SOURCE, TARGET, STORAGE, most):
+        flow_name, name = deployment.split("/")
+        assert flow_name == fn.name, step
+        assert f"{fn.fn.__name__}|{name}" in declared, step
+        assert params(None)  # every step gets its parameters
