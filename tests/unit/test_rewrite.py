@@ -30,7 +30,8 @@ EXPECTED = [
     ("deployment.yaml", 23, "ContosoProd.azurecr.io/platform/fluent-bit:3.1", False),
     ("deployment.yaml", 24, f"{OLD}/platform/probe:1", False),
     ("deployment.yaml", 41, f"{OLD}/shop/web:3.2.1", False),  # inside a block scalar
-    ("deployment.yaml", 42, f"{OLD}/shop/old:1", True),
+    ("deployment.yaml", 42, f"{OLD}/shop/api:1.0", False),  # a "#" there is text, not YAML's
+    ("deployment.yaml", 43, f"{OLD}/shop/old:1", True),
     ("values.yaml", 5, f"{OLD}/shop/web", False),  # repository; the tag is its own value
     ("values.yaml", 11, OLD, False),  # image.registry alone
     ("values.yaml", 17, f"{OLD}/shop/migrate@{DIGEST}", False),
@@ -98,7 +99,7 @@ def test_write_changes_only_the_host_and_keeps_everything_else(folder: Path) -> 
     changed = {
         n + 1 for n, (a, b) in enumerate(zip(old_deployment, deployment, strict=True)) if a != b
     }
-    assert changed == {15, 18, 23, 24, 41}  # nothing else moved, comments included
+    assert changed == {15, 18, 23, 24, 41, 42}  # nothing else moved, comments included
     assert deployment[1] == old_deployment[1]  # the comment naming the old registry stays
     assert deployment[14] == f"          image: {NEW}/shop/migrate@{DIGEST}"
     assert deployment[17] == f"          image: {NEW}/shop/web:3.2.1   # pinned for the release"
@@ -106,7 +107,10 @@ def test_write_changes_only_the_host_and_keeps_everything_else(folder: Path) -> 
     assert deployment[23] == (f'          args: ["--image", "{NEW}/platform/probe:1", "--verbose"]')
     assert deployment[25:31] == old_deployment[25:31]  # look-alike hosts are other registries
     assert deployment[40] == f"    crictl pull {NEW}/shop/web:3.2.1"
-    assert deployment[41] == old_deployment[41]  # a reference in a comment is left as it is
+    assert deployment[41] == (
+        f"    # and, once the API is migrated: crictl pull {NEW}/shop/api:1.0"
+    )  # the script's own text
+    assert deployment[42] == old_deployment[42]  # a reference in a comment is left as it is
 
     values = (folder / "values.yaml").read_text().split("\n")
     assert values[4] == f"  repository: {NEW}/shop/web"
@@ -128,7 +132,7 @@ def test_write_changes_only_the_host_and_keeps_everything_else(folder: Path) -> 
     assert again.changes == [] and again.written == []
     assert [(h.path, h.line) for h in again.hits] == [
         ("deployment.yaml", 2),
-        ("deployment.yaml", 42),
+        ("deployment.yaml", 43),
     ]
     assert _snapshot(folder) == again_before
 
@@ -188,14 +192,14 @@ def test_the_cli_lists_then_writes(folder: Path) -> None:
     lines = dry.output.splitlines()
     assert f"deployment.yaml:18: {OLD}/shop/web:3.2.1 -> {NEW}/shop/web:3.2.1" in lines
     assert f"values.yaml:5: {OLD}/shop/web -> {NEW}/shop/web" in lines
-    assert f"deployment.yaml:42: {OLD}/shop/old:1 (in a comment: left as it is)" in lines
-    assert lines[-1].startswith("10 reference(s) in 3 file(s) would be rewritten")
+    assert f"deployment.yaml:43: {OLD}/shop/old:1 (in a comment: left as it is)" in lines
+    assert lines[-1].startswith("11 reference(s) in 3 file(s) would be rewritten")
     assert "run again with --write" in lines[-1]
     assert OLD in (folder / "values.yaml").read_text().split("\n")[4]
 
     done = runner.invoke(app, ["rewrite", "--from", OLD, "--to", NEW, str(folder), "--write"])
     assert done.exit_code == 0, done.output
-    assert done.output.splitlines()[-1].startswith("rewrote 10 reference(s) in 3 file(s)")
+    assert done.output.splitlines()[-1].startswith("rewrote 11 reference(s) in 3 file(s)")
     assert (folder / "values.yaml").read_text().split("\n")[4] == f"  repository: {NEW}/shop/web"
 
     bad = runner.invoke(app, ["rewrite", "--from", OLD, "--to", NEW, str(folder / "missing")])
