@@ -302,6 +302,53 @@ def provision_cmd(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command("rewrite")
+def rewrite_cmd(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of Kubernetes manifests / Helm values (YAML, recursive)")
+    ],
+    old: Annotated[str, typer.Option("--from", help="The old registry's login server")],
+    new: Annotated[str, typer.Option("--to", help="The new registry's login server")],
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite the files (default: only list what changes)")
+    ] = False,
+) -> None:
+    """Point image references at the new registry: lists every reference to the old login
+    server (file, line, reference); with --write, rewrites only the host part in place."""
+    from acr_migrate.rewrite import rewrite_folder
+
+    try:
+        report = rewrite_folder(folder, old, new, write=write)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    for hit in report.hits:
+        where = f"{hit.path}:{hit.line}"
+        if hit.in_comment:
+            line = f"{where}: {hit.reference} (in a comment: left as it is)"
+        else:
+            line = f"{where}: {hit.reference} -> {hit.rewritten}"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    for path, why in report.skipped:
+        console.print(f"{path}: skipped ({why})", soft_wrap=True, markup=False, highlight=False)
+    changes, files = len(report.changes), len(report.files_to_change())
+    comments = len(report.hits) - changes
+    kept = f"; {comments} in comments left as they are" if comments else ""
+    if write:
+        summary = f"rewrote {changes} reference(s) in {len(report.written)} file(s)"
+    else:
+        summary = f"{changes} reference(s) in {files} file(s) would be rewritten"
+        if changes:
+            kept += "; run again with --write to rewrite them"
+    console.print(
+        f"{summary} ({report.old} -> {report.new}, {report.files_scanned} YAML file(s) "
+        f"scanned){kept}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
+
+
 def main() -> None:
     app()
 

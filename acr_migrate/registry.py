@@ -19,6 +19,7 @@ from acr_migrate.ports import Engine, Freezer, Inventory, SourceDeleter
 from acr_migrate.settings import EngineName
 
 if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
+    from acr_migrate.aks import ClusterLookup, ClusterRef
     from acr_migrate.azure.provision import ProvisionReport
     from acr_migrate.azure.registry import AzureRegistry
     from acr_migrate.oci.client import RegistryClient
@@ -92,6 +93,11 @@ class Registry:
     def unassign(self, assignment_ids: list[str]) -> list[bool]:
         """Delete role assignments of an ACR by id; True where deleted, False where gone."""
         return self.azure("removing role assignments").unassign(assignment_ids)
+
+    def clusters(self, clusters: list[ClusterRef]) -> list[ClusterLookup]:
+        """The kubelet identity of each AKS cluster, read through ARM with this ACR's tenant
+        identity (the clusters may live in other subscriptions of that tenant)."""
+        return self.azure("reading AKS clusters").clusters(clusters)
 
     def freezer(self) -> Freezer:
         """The freeze adapter: repository locks of an ACR. A plain OCI registry has none."""

@@ -35,6 +35,10 @@ class RunbookOptions(BaseModel):
         description="Reconnect role assignments with this mapping CSV in the container "
         "(e.g. <source>/principal-mapping.csv); skipped when unset",
     )
+    aks_clusters: list[str] = Field(
+        default_factory=list,
+        description="AKS clusters (resource ids) whose kubelet identity gets AcrPull on the target",
+    )
     delete_source: bool = Field(
         default=False, description="End by deleting the source (its own approval form asks)"
     )

@@ -22,6 +22,7 @@ from acr_migrate.models import RegistryEndpoint
 from acr_migrate.runbook import RunbookMode, RunbookOptions, StepReport, runbook_markdown
 from acr_migrate.settings import CutoverOptions, ExportOptions, ImportOptions
 from acr_migrate.storage import StorageSettings
+from flows.aks import reconnect_aks
 from flows.approvals import Approval, ask
 from flows.artifacts import artifact_key, markdown
 from flows.cutover import delete_source
@@ -125,6 +126,13 @@ def _plan(
             "reconnect-rbac/reconnect-rbac",
             reconnect_rbac,
             lambda m: {**both, "manifest": m, "mapping_blob": mapping},
+        ),
+        (
+            bool(options.aks_clusters),
+            "reconnect applications",
+            "reconnect-aks/reconnect-aks",
+            reconnect_aks,
+            _fixed({"target": target, "clusters": options.aks_clusters}),
         ),
         (
             True,

@@ -10,6 +10,8 @@ from azure.core.credentials import TokenCredential
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from pydantic import SecretStr
 
+from acr_migrate.aks import ClusterLookup, ClusterRef
+from acr_migrate.azure.aks import cluster_subscription_ref, read_cluster
 from acr_migrate.azure.clients import AcrDataPlaneClient, data_plane_client, management_client
 from acr_migrate.azure.compare import compare
 from acr_migrate.azure.credentials import tenant_credential
@@ -86,6 +88,18 @@ class AzureRegistry:
         """Delete role assignments by id; True where deleted, False where already gone."""
         with self.management() as arm:
             return [unassign(arm, self.ref, i) for i in assignment_ids]
+
+    def clusters(self, clusters: list[ClusterRef]) -> list[ClusterLookup]:
+        """The kubelet identity of each AKS cluster (or why there is none), read with this
+        registry's tenant identity through an ARM client of each cluster's subscription."""
+        found: list[ClusterLookup] = []
+        for cluster in clusters:
+            ref = cluster_subscription_ref(self.ref, cluster)
+            with management_client(
+                ref, self.credential(), ca_bundle=self.endpoint.ca_bundle
+            ) as arm:
+                found.append(read_cluster(arm, ref, cluster))
+        return found
 
     def freezer(self) -> AcrFreezer:
         return AcrFreezer(self.data_plane())

@@ -13,6 +13,10 @@ from sandbox.azure.tokens import federation_token, iso, new_id, write_key
 
 SOURCE_RG = "rg-acr-source"
 TARGET_RG = "rg-acr-target"
+#: The target tenant's second subscription, where its applications run on AKS.
+APPS_RG = "rg-apps"
+#: Clusters seeded there: one with a kubelet managed identity, one on a service principal.
+AKS_CLUSTERS = {"aks-apps": True, "aks-legacy": False}
 LOCATION = "westeurope"
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 FEDERATION_ISSUER = "https://federation.sandbox.invalid"
@@ -145,6 +149,33 @@ def bootstrap(
             assign(tids[w], scope, "Owner", rec["oid"])
         for rec in ten["managed_identities"].values():
             assign(tids[w], scope, "Owner", rec["oid"])
+
+    # ---- the target tenant's applications: AKS clusters in a subscription of their own, which
+    # the migration's identities may only read (Reader), as reconnect-aks needs.
+    from sandbox.azure.arm.managed_clusters import new_cluster, seed  # (arm imports bootstrap)
+
+    apps_sub = new_id()
+    state["subscriptions"][apps_sub] = {
+        "tenant": tids["target"],
+        "display_name": "contoso-target-apps",
+        "resource_groups": {APPS_RG: {"name": APPS_RG, "location": LOCATION, "tags": {}}},
+    }
+    for kind in ("apps", "managed_identities"):
+        for rec in tenants["target"][kind].values():
+            assign(tids["target"], f"/subscriptions/{apps_sub}", "Reader", rec["oid"])
+    clusters: dict[str, dict[str, Any]] = {}
+    for cluster_name, kubelet in AKS_CLUSTERS.items():
+        body = new_cluster(
+            apps_sub,
+            APPS_RG,
+            cluster_name,
+            tenant=tids["target"],
+            location=LOCATION,
+            kubelet=kubelet,
+        )
+        seed(state, tids["target"], body)
+        identity = body["properties"].get("identityProfile", {}).get("kubeletidentity", {})
+        clusters[cluster_name] = {"id": body["id"], "kubelet_object_id": identity.get("objectId")}
 
     # ---- the source registry, non-default on purpose (provisioning round trip)
     src_sub, src_tid = subs["source"], tids["source"]
@@ -350,6 +381,11 @@ def bootstrap(
             "federated_token_file": token_files[w],
             "federated_subject": app["federated_credentials"][0]["subject"],
         }
+    summary["tenants"]["target"]["aks"] = {
+        "subscription_id": apps_sub,
+        "resource_group": APPS_RG,
+        "clusters": clusters,
+    }
     summary["tenants"]["source"]["role_assignment_principals"] = {
         "AcrPull": pull_principal,
         "AcrPush": push_principal,

@@ -63,6 +63,74 @@ AUTHORIZATION_API_VERSIONS = (
     "2022-05-01-preview",
 )
 
+#: specification/containerservice/resource-manager/Microsoft.ContainerService/aks/stable: the
+#: folders holding ``managedClusters.json`` (readme.md's tags up to 2024-01-01, then each folder
+#: looked up; 2024-04/06/11/12 do not exist). Previews (``YYYY-MM-02-preview``...) are not
+#: listed, so the stand-in refuses them although Azure serves them: stricter, never kinder.
+MANAGED_CLUSTER_API_VERSIONS = (
+    "2017-08-31",
+    "2018-03-31",
+    "2019-02-01",
+    "2019-04-01",
+    "2019-06-01",
+    "2019-08-01",
+    "2019-10-01",
+    "2019-11-01",
+    "2020-01-01",
+    "2020-02-01",
+    "2020-03-01",
+    "2020-04-01",
+    "2020-06-01",
+    "2020-07-01",
+    "2020-09-01",
+    "2020-11-01",
+    "2020-12-01",
+    "2021-02-01",
+    "2021-03-01",
+    "2021-05-01",
+    "2021-07-01",
+    "2021-08-01",
+    "2021-09-01",
+    "2021-10-01",
+    "2022-01-01",
+    "2022-02-01",
+    "2022-03-01",
+    "2022-04-01",
+    "2022-06-01",
+    "2022-07-01",
+    "2022-09-01",
+    "2022-11-01",
+    "2023-01-01",
+    "2023-02-01",
+    "2023-03-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2023-06-01",
+    "2023-07-01",
+    "2023-08-01",
+    "2023-09-01",
+    "2023-10-01",
+    "2023-11-01",
+    "2024-01-01",
+    "2024-02-01",
+    "2024-03-01",
+    "2024-05-01",
+    "2024-07-01",
+    "2024-08-01",
+    "2024-09-01",
+    "2024-10-01",
+    "2025-01-01",
+    "2025-02-01",
+    "2025-03-01",
+    "2025-04-01",
+    "2025-05-01",
+    "2025-06-01",
+    "2025-07-01",
+    "2025-08-01",
+    "2025-09-01",
+    "2025-10-01",
+)
+
 
 def supported_api_versions(path: str) -> tuple[str, str, tuple[str, ...]] | None:
     """(namespace, resource type, versions) the path's provider defines, or None (unchecked)."""
@@ -76,6 +144,8 @@ def supported_api_versions(path: str) -> tuple[str, str, tuple[str, ...]] | None
         if len(after) > 3 and after[0] == "registries":
             kind = f"registries/{after[2]}"
         return "Microsoft.ContainerRegistry", kind, CONTAINER_REGISTRY_API_VERSIONS
+    if "/providers/microsoft.containerservice/managedclusters" in lowered:
+        return "Microsoft.ContainerService", "managedClusters", MANAGED_CLUSTER_API_VERSIONS
     return None
 
 

@@ -37,6 +37,7 @@ EXPECTED = {
     "revoke-access/revoke-target-access": "target-tenant",
     "final-test/final-test": "target-tenant",
     "migrate-registry/migrate-registry": "target-tenant",
+    "reconnect-aks/reconnect-aks": "target-tenant",
 }
 
 
@@ -64,12 +65,17 @@ def test_prefect_deploy_registers_every_deployment(deployed: Deployed) -> None:
         assert deployment.work_pool_name == EXPECTED[name], name
         assert deployment.enforce_parameter_schema, name
         properties = deployment.parameter_openapi_schema["properties"]
-        assert {"source", "storage"} <= set(properties), name
-        # Defaults come from the variables; they name secrets, never hold them.
-        assert deployment.parameters["source"]["name"] == cfg.source.name
-        assert deployment.parameters["storage"] == cfg.storage.model_dump(
-            mode="json", exclude_none=True
-        )
+        # Defaults come from the variables; they name secrets, never hold them. A flow of one
+        # registry (``registry``) gets its pool's tenant's; flows without storage have none.
+        params = deployment.parameters
+        defaults = {"source": cfg.source, "target": cfg.target}
+        defaults["registry"] = cfg.source if EXPECTED[name] == "source-tenant" else cfg.target
+        given = set(defaults) & set(params)
+        assert given and given <= set(properties), name
+        for key in given:
+            assert params[key]["name"] == defaults[key].name, (name, key)
+        if "storage" in properties:
+            assert params["storage"] == cfg.storage.model_dump(mode="json", exclude_none=True)
         steps = json.dumps(deployment.pull_steps)
         assert "set_working_directory" in steps and "uv sync" in steps, name
         if name in ("source-export/source-export", "target-import/target-import"):

@@ -12,6 +12,7 @@ import httpx
 import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.identity import ClientSecretCredential
 
 from sandbox import api
 from sandbox.azure.clients import Sandbox
@@ -652,3 +653,53 @@ def test_data_plane_requests_per_call_with_and_without_token_cache(
     client.close()
     assert counter.counts["api"] == (10 if cache_tokens else 20)
     assert counter.counts["total"] == (10 if cache_tokens else 40)
+
+
+def test_managed_clusters_get_shape_rbac_and_tenant_isolation(sbx: Sandbox) -> None:
+    """``ManagedClusters_Get`` in the target tenant's second subscription: the spec's shape
+    (kubelet identity, or none on a service-principal cluster), 404 when missing, 403 without a
+    read role, 401 for the other tenant, 400 for an api-version the spec does not define."""
+    aks = sbx.tenant("target")["aks"]
+    arm = sbx.azure["resource_manager"]
+
+    def get(cluster_id: str, credential: Any, api: str = "2025-10-01") -> httpx.Response:
+        token = credential.get_token(ARM).token
+        with httpx.Client(verify=_ctx(sbx), headers={"Authorization": f"Bearer {token}"}) as c:
+            return c.get(f"{arm}{cluster_id}?api-version={api}")
+
+    target = sbx.credential("target")
+    apps = aks["clusters"]["aks-apps"]
+    found = get(apps["id"], target)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["id"] == apps["id"] and body["name"] == "aks-apps"
+    assert body["type"] == "Microsoft.ContainerService/managedClusters"
+    assert body["location"] and body["identity"]["type"] == "SystemAssigned"
+    kubelet = body["properties"]["identityProfile"]["kubeletidentity"]
+    assert set(kubelet) == {"resourceId", "clientId", "objectId"}
+    assert kubelet["objectId"] == apps["kubelet_object_id"]
+    assert "/Microsoft.ManagedIdentity/userAssignedIdentities/" in kubelet["resourceId"]
+    legacy = get(aks["clusters"]["aks-legacy"]["id"], target).json()
+    assert "identity" not in legacy and "identityProfile" not in legacy["properties"]
+    assert legacy["properties"]["servicePrincipalProfile"]["clientId"] != "msi"
+
+    missing = get(apps["id"].replace("aks-apps", "aks-none"), target)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "ResourceNotFound"
+    foreign = get(apps["id"], sbx.credential("source"))
+    assert foreign.status_code == 401
+    assert foreign.json()["error"]["code"] == "InvalidAuthenticationTokenTenant"
+    old = get(apps["id"], target, api="2024-04-01")
+    assert old.status_code == 400 and old.json()["error"]["code"] == "NoRegisteredProviderFound"
+    assert "for type 'managedClusters'" in old.json()["error"]["message"]
+
+    with httpx.Client(verify=_ctx(sbx)) as c:
+        made = c.post(
+            f"{arm}/_sandbox/principals",
+            json={"slot": "target", "role": "AcrPull", "scope": "subscription"},
+        ).json()
+    puller = ClientSecretCredential(
+        made["tenant_id"], made["client_id"], made["client_secret"], **sbx.credential_kwargs()
+    )
+    denied = get(apps["id"], puller)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "AuthorizationFailed"
+    assert "Microsoft.ContainerService/managedClusters/read" in denied.json()["error"]["message"]

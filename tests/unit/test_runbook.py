@@ -17,6 +17,9 @@ SOURCE = RegistryEndpoint(name="src", url="https://src.example")
 TARGET = RegistryEndpoint(name="tgt", url="https://tgt.example")
 STORAGE = StorageSettings(container="c", connection_string_env="X")
 OBJECT_ID = "0b4f1f5e-1111-4222-8333-444455556666"
+CLUSTER = (
+    "/subscriptions/s2/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"
+)
 
 
 def test_every_option_adds_its_step_in_runbook_order() -> None:
@@ -28,6 +31,7 @@ def test_every_option_adds_its_step_in_runbook_order() -> None:
     ]
     most = RunbookOptions(
         principal_mapping_blob="src/principal-mapping.csv",
+        aks_clusters=[CLUSTER],
         delete_source=True,
         migration_principals=[OBJECT_ID],
     )
@@ -37,6 +41,7 @@ def test_every_option_adds_its_step_in_runbook_order() -> None:
         "create",
         "migrate images",
         "reconnect roles",
+        "reconnect applications",
         "final test",
         "delete the source",
         "revoke (source)",
@@ -50,7 +55,10 @@ def test_each_step_names_a_deployment_of_its_own_flow() -> None:
         for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     }
     most = RunbookOptions(
-        principal_mapping_blob="m.csv", delete_source=True, migration_principals=[OBJECT_ID]
+        principal_mapping_blob="m.csv",
+        aks_clusters=[CLUSTER],
+        delete_source=True,
+        migration_principals=[OBJECT_ID],
     )
     for step, deployment, fn, params in _plan(SOURCE, TARGET, STORAGE, most):
         flow_name, name = deployment.split("/")

@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.azure.arm import children, operations, rbac, registries, subscriptions
+from sandbox.azure.arm import (
+    children,
+    managed_clusters,
+    operations,
+    rbac,
+    registries,
+    subscriptions,
+)
 from sandbox.azure.arm.auth import authenticate
 from sandbox.azure.arm.common import ArmFail, arm_error, num, sub_of
 from sandbox.azure.arm.control import control_routes
@@ -22,6 +29,7 @@ from sandbox.azure.strict import api_version_problem
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 REG = RG + r"/providers/microsoft\.containerregistry/registries/(?P<name>[^/]+)"
+AKS = RG + r"/providers/microsoft\.containerservice/managedclusters/(?P<cluster>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str]]] = [
     (name, re.compile("^" + pattern + "$", re.IGNORECASE))
     for name, pattern in [
@@ -39,6 +47,7 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
         ),
         ("reg_list_rg", RG + r"/providers/microsoft\.containerregistry/registries"),
         ("registry", REG),
+        ("managed_cluster", AKS),
         (
             "role_defs",
             r"(?P<scope>/subscriptions/.*?)?/providers/microsoft\.authorization/roledefinitions"
@@ -73,6 +82,7 @@ HANDLERS: dict[str, Handler] = {
     "reg_list_rg": registries.h_reg_list_rg,
     "op_status": operations.h_op_status,
     "registry": registries.h_registry,
+    "managed_cluster": managed_clusters.h_cluster,
     "role_defs": rbac.h_role_defs,
     "permissions": rbac.h_permissions,
     "role_assignments": rbac.h_role_assignments,
