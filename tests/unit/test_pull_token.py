@@ -156,3 +156,25 @@ def test_an_expired_pull_token_is_refused_before_the_import(
     problems = check_need(need, pull_tokens=_resolver(old))  # type: ignore[arg-type]
     assert len(problems) == 1 and problems[0].startswith("source registry 'Contoso Prod'")
     assert "s3cret" not in problems[0]
+
+
+def test_provisioning_leaves_the_migrations_own_pull_token_out() -> None:
+    """An export after ``grant-pull-token`` documents the token like any other; the target
+    gets the source's own scope maps and tokens, not the migration's."""
+    from acr_migrate.azure.provision import child_bodies
+    from acr_migrate.pull_token import DESCRIPTION
+
+    base = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r"
+    document = {
+        "registry": {"location": "westeurope"},
+        "scope_maps": [
+            {"name": "ci-pull", "properties": {"actions": ["repositories/a/content/read"]}},
+            {"name": "mig-scope-map", "properties": {"actions": [], "description": DESCRIPTION}},
+        ],
+        "tokens": [
+            {"name": "ci-token", "properties": {"scopeMapId": f"{base}/scopeMaps/ci-pull"}},
+            {"name": "mig", "properties": {"scopeMapId": f"{base}/scopeMaps/mig-scope-map"}},
+        ],
+    }
+    made = [(kind, name) for kind, name, _ in child_bodies(document, "/target")]
+    assert made == [("scope_maps", "ci-pull"), ("tokens", "ci-token")]
