@@ -36,6 +36,8 @@ EXPECTED = {
     "revoke-access/revoke-source-access": "source-tenant",
     "revoke-access/revoke-target-access": "target-tenant",
     "final-test/final-test": "target-tenant",
+    "grant-pull-token/grant-pull-token": "source-tenant",
+    "revoke-pull-token/revoke-pull-token": "source-tenant",
 }
 
 
@@ -63,12 +65,18 @@ def test_prefect_deploy_registers_every_deployment(deployed: Deployed) -> None:
         assert deployment.work_pool_name == EXPECTED[name], name
         assert deployment.enforce_parameter_schema, name
         properties = deployment.parameter_openapi_schema["properties"]
-        assert {"source", "storage"} <= set(properties), name
+        # Every flow takes a registry (revoke-access calls it `registry`, and it and
+        # revoke-pull-token take no storage).
+        assert {"source", "registry"} & set(properties), name
         # Defaults come from the variables; they name secrets, never hold them.
-        assert deployment.parameters["source"]["name"] == cfg.source.name
-        assert deployment.parameters["storage"] == cfg.storage.model_dump(
-            mode="json", exclude_none=True
-        )
+        endpoint = deployment.parameters.get("source") or deployment.parameters["registry"]
+        assert endpoint["name"] in (cfg.source.name, cfg.target.name), name
+        if "source" in properties:
+            assert deployment.parameters["source"]["name"] == cfg.source.name
+        if "storage" in properties:
+            assert deployment.parameters["storage"] == cfg.storage.model_dump(
+                mode="json", exclude_none=True
+            )
         steps = json.dumps(deployment.pull_steps)
         assert "set_working_directory" in steps and "uv sync" in steps, name
         if name in ("source-export/source-export", "target-import/target-import"):
