@@ -7,6 +7,8 @@ parameter or result, and after ``revoke-pull-token`` it no longer authenticates.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,19 @@ from sandbox.oci_push import build_image, make_layer, push_image
 from tests.helpers import push_endpoint, run_export, run_import, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """Runs log at INFO for this test (the suite keeps Prefect at WARNING), so that what the
+    leak check reads is all a worker would send."""
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+    yield
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.setLevel(level)
 
 
 def _push(cfg: MigrationConfig, repository: str, tags: list[str]) -> str:
@@ -116,7 +131,10 @@ def _everything_recorded(run_ids: list[Any]) -> str:
 
 
 def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
-    migration_config: MigrationConfig, target_acr: Any, monkeypatch: pytest.MonkeyPatch
+    migration_config: MigrationConfig,
+    target_acr: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    info_logs: None,
 ) -> None:
     cfg = migration_config
     prefix = f"pulltoken-{uid()}"
@@ -169,6 +187,7 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
         assert value not in recorded
         assert value not in granted.result().model_dump_json() + again.result().model_dump_json()
     assert token in recorded  # the runs do say which token they made
+    assert "Finished in state Completed" in recorded  # INFO lines were recorded too
 
     revoked = revoke_pull_token(
         cfg.source, RevokeOptions(token=token, block=block), return_state=True
