@@ -41,6 +41,16 @@ def info_logs() -> Iterator[None]:
         lg.setLevel(level)
 
 
+@pytest.fixture
+def tokens(migration_config: MigrationConfig) -> Iterator[list[str]]:
+    """Tokens a test made; whatever it leaves (a failure midway) is revoked afterwards, since
+    other tests compare the source's scope maps and tokens with the seed."""
+    made: list[str] = []
+    yield made
+    for token in made:
+        open_registry(migration_config.source).revoke_pull_token(token, f"{token}-scope-map")
+
+
 def _push(cfg: MigrationConfig, repository: str, tags: list[str]) -> str:
     image = build_image([make_layer({"f": f"{repository}:{uid()}".encode() * 50})])
     push_image(push_endpoint(cfg.source), repository, tags, image)
@@ -135,6 +145,7 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
     target_acr: Any,
     monkeypatch: pytest.MonkeyPatch,
     info_logs: None,
+    tokens: list[str],
 ) -> None:
     cfg = migration_config
     prefix = f"pulltoken-{uid()}"
@@ -143,6 +154,7 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
     _push(cfg, f"{prefix}-outside/app", ["1.0"])
     location = run_export(cfg, include=[f"{prefix}/*"]).location
     token, block = f"mig-{uid()}", f"pull-{uid()}"
+    tokens.append(token)
     options = PullTokenOptions(token=token, block=block, include=[f"{prefix}/*"])
     source_side = open_registry(cfg.source)
 
@@ -189,6 +201,12 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
     assert token in recorded  # the runs do say which token they made
     assert "Finished in state Completed" in recorded  # INFO lines were recorded too
 
+    dry_revoke = RevokeOptions(token=token, block=block, dry_run=True)
+    would = revoke_pull_token(cfg.source, dry_revoke, return_state=True)
+    assert (would.message or "").startswith(
+        f"would remove token {token}, scope map {token}-scope-map, Secret block {block}"
+    ), would
+    assert _block(block) and source_side.token_state(token, options.scope_map_name()).token_exists
     revoked = revoke_pull_token(
         cfg.source, RevokeOptions(token=token, block=block), return_state=True
     )
@@ -213,13 +231,17 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
 
 
 def test_an_oci_copy_pulls_the_newest_manifest_with_the_token_alone(
-    migration_config: MigrationConfig, target_acr: Any, monkeypatch: pytest.MonkeyPatch
+    migration_config: MigrationConfig,
+    target_acr: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tokens: list[str],
 ) -> None:
     cfg = migration_config
     prefix = f"pulltoken-oci-{uid()}"
     _push(cfg, f"{prefix}/web", ["1.0"])
     location = run_export(cfg, include=[f"{prefix}/*"]).location
     token, block = f"mig-{uid()}", f"pull-{uid()}"
+    tokens.append(token)
     options = PullTokenOptions(token=token, block=block, from_manifest=True, valid_days=1)
     granted = grant(cfg, options)
     assert granted.is_completed(), granted.message

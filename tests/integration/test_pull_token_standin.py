@@ -40,7 +40,20 @@ def _push(cfg: MigrationConfig, repository: str, tag: str = "v1") -> str:
     return image.digest
 
 
+_made: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_source_as_seeded(migration_config: MigrationConfig) -> Iterator[None]:
+    """Other tests compare the source's scope maps and tokens with the seed: revoke ours."""
+    yield
+    while _made:
+        token = _made.pop()
+        open_registry(migration_config.source).revoke_pull_token(token, f"{token}-scope-map")
+
+
 def _grant(cfg: MigrationConfig, token: str, repos: list[str], expiry: datetime) -> PullLogin:
+    _made.append(token)
     login, _ = open_registry(cfg.source).grant_pull_token(
         token, f"{token}-scope-map", scope_map_actions(repos), expiry
     )
