@@ -30,6 +30,11 @@ class RegistryEndpoint(BaseModel):
         default=None, description="Environment variable of the worker holding the password"
     )
     ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust (path)")
+    pull_token_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block of a pull token (grant-pull-token writes it): "
+        "imports pull the source with it",
+    )
     azure: AcrRegistryRef | None = Field(
         default=None, description="For an Azure Container Registry: where it is in ARM"
     )

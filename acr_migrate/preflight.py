@@ -17,6 +17,7 @@ import httpx
 from acr_migrate.azure.secrets import SecretResolver
 from acr_migrate.errors import RegistryHTTPError, classify
 from acr_migrate.models import ConfigError, RegistryEndpoint
+from acr_migrate.pull_token import PullLogin, PullTokenResolver
 from acr_migrate.registry import Registry, open_registry
 from acr_migrate.settings import EngineName, ImportOptions
 
@@ -73,28 +74,41 @@ def _connection_problem(where: str, url: str, exc: BaseException, ca_setting: st
     return f"{where} {url} does not answer ({reason[:200]}): check the address and the network"
 
 
-def check_registry(endpoint: RegistryEndpoint, role: str) -> list[str]:
-    """Can this worker reach ``endpoint`` and sign in? ``role`` is "source" or "target"."""
+def check_registry(
+    endpoint: RegistryEndpoint, role: str, token: PullLogin | None = None
+) -> list[str]:
+    """Can this worker reach ``endpoint`` and sign in (with its pull ``token`` if given)?
+    ``role`` is "source" or "target"."""
     from acr_migrate.oci.client import RegistryClient
 
     where = f"{role} registry {endpoint.name!r}"
     try:
-        endpoint.password()
+        login = (token.username, token.password) if token else None
+        username = token.username if token else endpoint.username
+        if token is None:
+            endpoint.password()
     except ConfigError as exc:
         return [f"{role} {exc}"]
     try:
-        with RegistryClient(endpoint, timeout=CONNECT_TIMEOUT, read_retries=2) as client:
+        with RegistryClient(
+            endpoint, timeout=CONNECT_TIMEOUT, read_retries=2, credentials=login
+        ) as client:
             client.ping()
     except RegistryHTTPError as exc:
         if classify(exc).transient:
             return []  # throttled or briefly down: the run's own retries deal with that
         if exc.status == 401:
             secret = (
-                f"the secret in ${endpoint.password_env}" if endpoint.password_env else "a secret"
+                f"the pull token in block {endpoint.pull_token_block!r} (revoked? run "
+                "grant-pull-token again)"
+                if token
+                else f"the secret in ${endpoint.password_env}"
+                if endpoint.password_env
+                else "a secret"
             )
             return [
                 f"{where} at {endpoint.url} refused the credentials of "
-                f"{endpoint.username or '(anonymous)'}: check the username and {secret} "
+                f"{username or '(anonymous)'}: check the username and {secret} "
                 "(wrong or expired)"
             ]
         if exc.status == 403:
@@ -239,12 +253,24 @@ class Need:
     reach: bool = True
     arm: bool = True
     phase: str | None = None
+    pull: bool = False
 
 
-def check_need(need: Need, secrets: SecretResolver | None = None) -> list[str]:
-    """The problems of one registry a run needs (client secrets from ``secrets``)."""
+def check_need(
+    need: Need,
+    secrets: SecretResolver | None = None,
+    pull_tokens: PullTokenResolver | None = None,
+) -> list[str]:
+    """The problems of one registry a run needs (client secrets from ``secrets``; with
+    ``need.pull``, the endpoint's pull token from ``pull_tokens``)."""
     endpoint = need.endpoint
-    registry = open_registry(endpoint, secrets=secrets)
+    registry = open_registry(endpoint, secrets=secrets, pull_tokens=pull_tokens)
+    if need.pull and endpoint.pull_token_block:
+        try:
+            token = registry.pull_token()
+        except ConfigError as exc:
+            return [f"{need.role} {exc}"]
+        return check_registry(endpoint, need.role, token) if need.reach else []
     if registry.is_azure and need.arm:
         problems, exists = check_azure_registry(
             registry, need.role, must_exist=need.must_exist, phase=need.phase
@@ -267,14 +293,15 @@ def check_run(
     *,
     container_must_exist: bool = True,
     secrets: SecretResolver | None = None,
+    pull_tokens: PullTokenResolver | None = None,
 ) -> list[str]:
     """Every problem of a run that needs ``storage`` and the registries in ``needs``; client
-    secrets come from ``secrets`` (else the environment)."""
+    secrets come from ``secrets`` (else the environment), pull tokens from ``pull_tokens``."""
     problems: list[str] = []
     if storage is not None:
         problems += check_storage(storage, container_must_exist=container_must_exist)
     for need in needs:
-        problems += check_need(need, secrets)
+        problems += check_need(need, secrets, pull_tokens)
     return problems
 
 
@@ -285,7 +312,7 @@ def import_needs(
     copies = options.engine is EngineName.OCI_COPY
     return [
         # acr-import: ARM pulls from the source; the worker needs only its credential.
-        Need(source, "source", reach=copies, arm=False),
+        Need(source, "source", reach=copies, arm=False, pull=True),
         # A dry run may plan against a target that is not provisioned yet.
         Need(
             target,

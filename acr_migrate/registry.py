@@ -5,17 +5,22 @@ plane, imported into through ARM (``acr-import``), deleted through ARM, document
 provisioned through ARM, always with the identity of its own tenant. Any other endpoint is an
 OCI registry reached through the distribution API. Callers never ask which.
 
-Secrets are explicit: ``open_registry(endpoint, secrets=...)`` takes the resolver of client
-secrets (the environment by default; the Prefect layer passes one that reads blocks).
+Secrets are explicit: ``open_registry(endpoint, secrets=..., pull_tokens=...)`` takes the
+resolver of client secrets (the environment by default; the Prefect layer passes one that reads
+blocks) and the resolver of pull-token blocks (none outside Prefect).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from acr_migrate.azure.secrets import SecretResolver, secret_from_env
 from acr_migrate.models import ConfigError, RegistryEndpoint
 from acr_migrate.ports import Engine, Freezer, Inventory, SourceDeleter
+from acr_migrate.pull_token import PullLogin, PullTokenResolver, TokenState, no_pull_tokens
 from acr_migrate.settings import EngineName
 
 if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
@@ -29,9 +34,15 @@ if TYPE_CHECKING:  # the Azure SDKs load only when an Azure registry is used
 class Registry:
     """A registry as the ports see it (made by :func:`open_registry`)."""
 
-    def __init__(self, endpoint: RegistryEndpoint, secrets: SecretResolver):
+    def __init__(
+        self,
+        endpoint: RegistryEndpoint,
+        secrets: SecretResolver,
+        pull_tokens: PullTokenResolver = no_pull_tokens,
+    ):
         self.endpoint = endpoint
         self.secrets = secrets
+        self.pull_tokens = pull_tokens
         self._azure: AzureRegistry | None = None
 
     @property
@@ -125,9 +136,49 @@ class Registry:
     def provision(self, document: dict[str, Any], *, dry_run: bool) -> ProvisionReport:
         return self.azure("creating a registry").provision(document, dry_run=dry_run)
 
+    def pull_token(self) -> PullLogin | None:
+        """The pull token the endpoint's ``pull_token_block`` holds (None when it names none);
+        a clear error when it has expired."""
+        block = self.endpoint.pull_token_block
+        if not block:
+            return None
+        login = self.pull_tokens(block)
+        if login.expired():
+            raise ConfigError(
+                f"registry {self.endpoint.name!r}: the pull token in block {block!r} expired at "
+                f"{login.expires:%Y-%m-%d %H:%M} UTC: run grant-pull-token again"
+            )
+        return login
+
+    def pull_login(self) -> tuple[str | None, SecretStr | None]:
+        """Who pulls from this registry for an import: its pull token when it names one,
+        else its own user (``username`` and the secret in ``password_env``)."""
+        token = self.pull_token()
+        if token is not None:
+            return token.username, token.password
+        return self.endpoint.username, self.endpoint.password()
+
+    def token_state(self, token: str, scope_map: str) -> TokenState:
+        return self.azure("a pull token").token_state(token, scope_map)
+
+    def grant_pull_token(
+        self, token: str, scope_map: str, actions: list[str], expiry: datetime
+    ) -> tuple[PullLogin, TokenState]:
+        """A repository-scoped pull token on an ACR (a plain OCI registry has none)."""
+        return self.azure("a pull token (scope map and token)").grant_pull_token(
+            token, scope_map, actions, expiry
+        )
+
+    def revoke_pull_token(self, token: str, scope_map: str) -> list[str]:
+        return self.azure("revoking a pull token").revoke_pull_token(token, scope_map)
+
     def pull_credentials(self) -> tuple[str | None, Any]:
-        """How ARM pulls from this registry during ``acr-import``: the registry's own user when
-        ``password_env`` is set, else an Entra token of its tenant with no username."""
+        """How ARM pulls from this registry during ``acr-import``: its pull token when it names
+        one, else the registry's own user when ``password_env`` is set, else an Entra token of
+        its tenant with no username."""
+        token = self.pull_token()
+        if token is not None:
+            return token.username, token.password
         password = self.endpoint.password()
         if password is not None and self.endpoint.username:
             return self.endpoint.username, password
@@ -138,9 +189,15 @@ class Registry:
         return None, self.azure().pull_token()
 
 
-def open_registry(endpoint: RegistryEndpoint, *, secrets: SecretResolver | None = None) -> Registry:
-    """The registry at ``endpoint``; client secrets come from ``secrets`` (else the environment)."""
-    return Registry(endpoint, secrets or secret_from_env)
+def open_registry(
+    endpoint: RegistryEndpoint,
+    *,
+    secrets: SecretResolver | None = None,
+    pull_tokens: PullTokenResolver | None = None,
+) -> Registry:
+    """The registry at ``endpoint``; client secrets come from ``secrets`` (else the
+    environment), pull tokens from ``pull_tokens`` (else a named block is an error)."""
+    return Registry(endpoint, secrets or secret_from_env, pull_tokens or no_pull_tokens)
 
 
 def open_engine(
@@ -158,7 +215,9 @@ def open_engine(
 
         connections = max(8, concurrency * 2)
         return OciCopyEngine(
-            RegistryClient(source.endpoint, max_connections=connections),
+            RegistryClient(
+                source.endpoint, max_connections=connections, credentials=source.pull_login()
+            ),
             RegistryClient(target.endpoint, max_connections=connections),
         )
     azure = target.azure("engine acr-import (into [target.azure])")

@@ -6,13 +6,17 @@ block per tenant in the UI, and name it in the registry's ``azure.identity.block
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from prefect.blocks.system import Secret
+from pydantic import Field, SecretStr, ValidationError
 
 from acr_migrate.azure.secrets import secret_from_env
 from acr_migrate.azure.settings import PUBLIC_AUTHORITY, IdentityKind, TenantIdentity
+from acr_migrate.models import ConfigError
+from acr_migrate.pull_token import PullLogin
 
 
 class TenantCredentials(Block):
@@ -56,3 +60,49 @@ def block_or_env_secret(identity: TenantIdentity) -> str | None:
     """The secret resolver of the Prefect layer: the identity's block when it names one, else
     its ``client_secret_env``. Every task that opens a registry passes it explicitly."""
     return secret_from_block(identity) or secret_from_env(identity)
+
+
+def pull_token_from_block(block_name: str) -> PullLogin:
+    """The pull token kept in the Secret block ``block_name`` (``grant-pull-token`` writes it:
+    ``{"username", "password", "expires"}``). The resolver of ``pull_token_block``."""
+    try:
+        block = cast(Secret[Any], Secret.load(block_name, _sync=True))  # type: ignore[call-arg]
+    except ValueError:
+        raise ConfigError(
+            f"no Secret block {block_name!r}: run grant-pull-token in the source tenant (or "
+            "fix pull_token_block)"
+        ) from None
+    value = block.get()
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"Secret block {block_name!r} holds no pull token (expected username, password and "
+            "expires, as grant-pull-token writes them)"
+        )
+    try:
+        return PullLogin.model_validate(value)
+    except ValidationError:
+        raise ConfigError(
+            f"Secret block {block_name!r} holds no pull token (expected username, password and "
+            "expires, as grant-pull-token writes them)"
+        ) from None
+
+
+def save_pull_token(block_name: str, login: PullLogin) -> None:
+    """Keep ``login`` in the Secret block ``block_name`` (replacing what it held)."""
+    expires: datetime | None = login.expires
+    value = {
+        "username": login.username,
+        "password": login.password.get_secret_value(),
+        "expires": expires.isoformat() if expires else None,
+    }
+    secret: Secret[Any] = Secret(value=value)  # type: ignore[arg-type]
+    secret.save(block_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+
+
+def delete_pull_token(block_name: str) -> bool:
+    """Delete the Secret block ``block_name``; False when there was none."""
+    try:
+        Secret.delete(block_name, _sync=True)  # type: ignore[call-arg]
+    except ValueError:
+        return False
+    return True

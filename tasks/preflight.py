@@ -6,7 +6,7 @@ from prefect import task
 
 from acr_migrate.preflight import Need, check_run
 from acr_migrate.storage import StorageSettings
-from tasks.credentials import block_or_env_secret
+from tasks.credentials import block_or_env_secret, pull_token_from_block
 from tasks.presets import ONCE
 
 
@@ -16,5 +16,9 @@ def preflight(
 ) -> list[str]:
     """Every problem of the configuration, one line each (empty when the run can go ahead)."""
     return check_run(
-        storage, needs, container_must_exist=container_must_exist, secrets=block_or_env_secret
+        storage,
+        needs,
+        container_must_exist=container_must_exist,
+        secrets=block_or_env_secret,
+        pull_tokens=pull_token_from_block,
     )

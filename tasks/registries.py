@@ -11,12 +11,13 @@ import threading
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.ports import Engine
 from acr_migrate.registry import Registry, open_engine, open_registry
-from tasks.credentials import block_or_env_secret
+from tasks.credentials import block_or_env_secret, pull_token_from_block
 
 
 def registry(endpoint: RegistryEndpoint) -> Registry:
-    """``endpoint`` behind the ports, its tenant secret from a block or the environment."""
-    return open_registry(endpoint, secrets=block_or_env_secret)
+    """``endpoint`` behind the ports, its tenant secret from a block or the environment, its
+    pull token (``pull_token_block``) from a Secret block."""
+    return open_registry(endpoint, secrets=block_or_env_secret, pull_tokens=pull_token_from_block)
 
 
 _lock = threading.Lock()

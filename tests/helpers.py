@@ -43,6 +43,7 @@ def run_import(
     manifest: Any = None,
     target: RegistryEndpoint | None = None,
     flow_args: dict[str, Any] | None = None,
+    source: RegistryEndpoint | None = None,
     **options: Any,
 ) -> tuple[Any, Any]:
     """Run the target-import flow with ``options`` over the config's (and further flow
@@ -51,7 +52,7 @@ def run_import(
     from flows.target_import import target_import
 
     state = target_import(
-        cfg.source,
+        source or cfg.source,
         target or cfg.target,
         cfg.storage,
         manifest,

@@ -53,6 +53,15 @@ PHASES: dict[str, tuple[Need, ...]] = {
         Need("Microsoft.Authorization/roleAssignments/write", "Owner"),
         Need("Microsoft.Authorization/roleAssignments/read", "Reader"),
     ),
+    "pull-token": (
+        Need(f"{_ACR}/scopeMaps/write", "Contributor"),
+        Need(f"{_ACR}/tokens/write", "Contributor"),
+        Need(f"{_ACR}/generateCredentials/action", "Contributor"),
+    ),
+    "pull-token-revoke": (
+        Need(f"{_ACR}/tokens/delete", "Contributor"),
+        Need(f"{_ACR}/scopeMaps/delete", "Contributor"),
+    ),
     "cutover": (
         Need("Microsoft.Authorization/roleAssignments/write", "Owner"),
         Need(f"{_ACR}/delete", "Contributor"),

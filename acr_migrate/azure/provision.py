@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from acr_migrate.azure.gaps import Gap, gaps_of
 from acr_migrate.azure.settings import AcrRegistryRef
 from acr_migrate.errors import MigrationError
+from acr_migrate.pull_token import DESCRIPTION as PULL_TOKEN_DESCRIPTION
 
 #: Registry properties that a new registry can take over as they are.
 MIRRORED_PROPERTIES = (
@@ -98,15 +99,23 @@ def child_bodies(document: dict[str, Any], target_id: str) -> list[tuple[str, st
         if rep.get("tags"):
             body["tags"] = rep["tags"]
         out.append(("replications", rep["name"], body))
+    # The migration's own pull token (grant-pull-token) is not the source's configuration.
+    ours = {
+        sm["name"].lower()
+        for sm in document.get("scope_maps") or []
+        if (sm.get("properties") or {}).get("description") == PULL_TOKEN_DESCRIPTION
+    }
     for sm in document.get("scope_maps") or []:
         props = sm.get("properties", {})
-        if props.get("type") == "SystemDefined":
+        if props.get("type") == "SystemDefined" or sm["name"].lower() in ours:
             continue
         body = {"properties": {k: props[k] for k in ("actions", "description") if k in props}}
         out.append(("scope_maps", sm["name"], body))
     for token in document.get("tokens") or []:
         props = token.get("properties", {})
         scope_map = (props.get("scopeMapId") or "").rsplit("/", 1)[-1]
+        if scope_map.lower() in ours:
+            continue
         body = {
             "properties": {
                 "scopeMapId": f"{target_id}/scopeMaps/{scope_map}",

@@ -4,6 +4,7 @@ the registry's own tenant (its secret from the resolver the caller passes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -22,10 +23,12 @@ from acr_migrate.azure.import_engine import AcrImportEngine, PasswordSource
 from acr_migrate.azure.inventory import AcrInventory
 from acr_migrate.azure.permissions import require_rights
 from acr_migrate.azure.provision import ProvisionReport, provision
+from acr_migrate.azure.pull_token import grant, revoke, token_state
 from acr_migrate.azure.rbac import assign, registry_assignments, unassign
 from acr_migrate.azure.secrets import SecretResolver
 from acr_migrate.azure.settings import AcrRegistryRef, arm_scope
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.pull_token import PullLogin, TokenState
 from acr_migrate.rbac import PlannedAssignment
 
 
@@ -126,6 +129,23 @@ class AzureRegistry:
             return SecretStr(credential.get_token(scope).token)
 
         return token
+
+    def token_state(self, token: str, scope_map: str) -> TokenState:
+        """What the registry holds of a pull token and its scope map."""
+        with self.management() as arm:
+            return token_state(arm, self.ref, token, scope_map)
+
+    def grant_pull_token(
+        self, token: str, scope_map: str, actions: list[str], expiry: datetime
+    ) -> tuple[PullLogin, TokenState]:
+        """The scope map with ``actions``, the token on it, a new password until ``expiry``."""
+        with self.management() as arm:
+            return grant(arm, self.ref, token, scope_map, actions, expiry)
+
+    def revoke_pull_token(self, token: str, scope_map: str) -> list[str]:
+        """Delete the token and its scope map; what was removed."""
+        with self.management() as arm:
+            return revoke(arm, self.ref, token, scope_map)
 
     def document(self) -> tuple[dict[str, Any], list[str]]:
         """The registry's configuration and role assignments, and the preflight findings."""

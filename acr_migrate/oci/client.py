@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
 from acr_migrate.errors import (
     DigestMismatchError,
@@ -75,11 +76,15 @@ class RegistryClient:
         max_connections: int = 32,
         transport: httpx.BaseTransport | None = None,
         read_retries: int = 0,
+        credentials: tuple[str | None, SecretStr | None] | None = None,
     ):
+        """``credentials`` (username, password) replace the endpoint's own user (e.g. a pull
+        token for the source of an import)."""
         self.endpoint = endpoint
         self.read_retries = read_retries
         self.read_retried = 0
-        self.auth = TokenAuth(endpoint.username, endpoint.password())
+        username, password = credentials or (endpoint.username, endpoint.password())
+        self.auth = TokenAuth(username, password)
         self.requests = 0
         self.http = httpx.Client(
             base_url=endpoint.url,

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.azure.context import ALL_ACTIONS, Context
+from sandbox.azure.context import ALL_ACTIONS, Context, Grant
 from sandbox.azure.entra import verify_entra_token
 from sandbox.azure.index import Index, visible
 from sandbox.azure.tokens import iso, now
@@ -119,13 +119,13 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         }
         return ctx.signer.sign(claims)
 
-    def issue_access(sub: str, scope: str, actions: set[str]) -> str:
+    def issue_access(grant: Grant, scope: str) -> str:
+        """An access token carrying what ``grant`` allows of the requested ``scope`` (the
+        rest is left out, as a distribution token server does)."""
+        sub = grant.subject
         granted = []
         for entry in parse_scope(scope):
-            if entry["type"] == "registry":
-                ok = {"*"} if actions & {"*", "pull", "metadata_read"} else set()
-            else:
-                ok = set(entry["actions"]) if "*" in actions else set(entry["actions"]) & actions
+            ok = grant.granted(entry["type"], entry["name"], set(entry["actions"]))
             if ok:
                 granted.append(
                     {"type": entry["type"], "name": entry["name"], "actions": sorted(ok)}
@@ -186,7 +186,12 @@ def create_app(ctx: Context, slot: str) -> Starlette:
             got = ctx.authenticate_password(slot, *creds)
             if got is None:
                 return False
-            return need is None or need[2] in got[1] or "*" in got[1]
+            if need is None:
+                return True
+            rtype, name, action = need
+            if rtype == "repository":
+                return got.allows(name, action)
+            return got.repositories is None and (action in got.actions or "*" in got.actions)
         return False
 
     # ------------------------------------------------------------------ /oauth2
@@ -227,11 +232,11 @@ def create_app(ctx: Context, slot: str) -> Starlette:
     async def token_post(request: Request) -> Response:
         form = await _form(request)
         grant = form.get("grant_type", "")
-        got: tuple[str, set[str]] | None = None
+        got: Grant | None = None
         if grant == "refresh_token":
             refresh = ctx.verify_refresh(slot, form.get("refresh_token", ""))
             if refresh is not None:
-                got = (str(refresh["sub"]), set(refresh.get("actions") or []))
+                got = Grant(str(refresh["sub"]), frozenset(refresh.get("actions") or []))
         elif grant == "password":
             got = ctx.authenticate_password(
                 slot, form.get("username", ""), form.get("password", "")
@@ -240,7 +245,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
             return acr_error(400, "UNSUPPORTED", f"grant_type {grant!r} is not supported")
         if got is None:
             return acr_error(401, "UNAUTHORIZED", "authentication required")
-        body = {"access_token": issue_access(got[0], form.get("scope", ""), got[1])}
+        body = {"access_token": issue_access(got, form.get("scope", ""))}
         return JSONResponse(body, headers=_headers())
 
     async def token_get(request: Request) -> Response:
@@ -254,9 +259,7 @@ def create_app(ctx: Context, slot: str) -> Starlette:
                 **{"WWW-Authenticate": f'Basic realm="{realm()}"'},
             )
         scope = " ".join(request.query_params.getlist("scope"))
-        return JSONResponse(
-            {"access_token": issue_access(got[0], scope, got[1])}, headers=_headers()
-        )
+        return JSONResponse({"access_token": issue_access(got, scope)}, headers=_headers())
 
     # ------------------------------------------------------------------ /v2 passthrough
     def locked(repo: str, ref: str | None, attr: str) -> bool:

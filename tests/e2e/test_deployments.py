@@ -38,6 +38,8 @@ EXPECTED = {
     "final-test/final-test": "target-tenant",
     "migrate-registry/migrate-registry": "target-tenant",
     "reconnect-aks/reconnect-aks": "target-tenant",
+    "grant-pull-token/grant-pull-token": "source-tenant",
+    "revoke-pull-token/revoke-pull-token": "source-tenant",
 }
 
 

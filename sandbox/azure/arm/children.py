@@ -55,6 +55,8 @@ async def h_child(
                 "It requires the Premium SKU.",
             )
         res = new_child(kind, rec["resource"], child, body, existing)
+        if kind == "tokens":
+            keep_named_passwords(rec, child, res, body)
         bucket[child.lower()] = res
         if kind == "webhooks":
             cb = rec["webhook_callbacks"].setdefault(child.lower(), {})
@@ -77,6 +79,8 @@ async def h_child(
             return Response(status_code=204)
         bucket.pop(child.lower())
         rec["webhook_callbacks"].pop(child.lower(), None)
+        if kind == "tokens":  # its passwords go with it
+            rec.get("token_passwords", {}).pop(child.lower(), None)
         if kind == "privateendpointconnections":
             rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
         arm.store.save_soon()
@@ -99,6 +103,26 @@ async def h_child(
             )
         return Response(status_code=200, headers={"content-length": "0"})
     return arm_error(405, "MethodNotAllowed", f"{method} not supported")
+
+
+def keep_named_passwords(
+    rec: dict[str, Any], child: str, token: dict[str, Any], body: dict[str, Any]
+) -> None:
+    """A token's passwords are made by ``generateCredentials`` only: a create or update that
+    lists ``credentials.passwords`` keeps those of the names listed (how ``az acr token
+    credential delete`` removes one) and never takes a value from the body."""
+    listed = ((body.get("properties") or {}).get("credentials") or {}).get("passwords")
+    values = rec.setdefault("token_passwords", {}).setdefault(child.lower(), {})
+    creds = token["properties"].setdefault("credentials", {"certificates": [], "passwords": []})
+    if listed is None:
+        creds["passwords"] = [p for p in creds.get("passwords") or [] if p.get("name") in values]
+        return
+    names = {str(p.get("name")) for p in listed}
+    for name in list(values):
+        if name not in names:
+            values.pop(name)
+    earlier = {p.get("name"): p for p in creds.get("passwords") or [] if "creationTime" in p}
+    creds["passwords"] = [earlier[n] for n in sorted(names) if n in earlier and n in values]
 
 
 def not_found_child(kind: str, child: str, rg: str) -> Response:

@@ -20,6 +20,11 @@ from sandbox.azure.resources import PROVIDER
 from sandbox.azure.store import ARM_READ_ROLES
 
 
+def _repository_of(src_image: str) -> str:
+    repo, sep, _ = src_image.partition("@")
+    return repo if sep else src_image.partition(":")[0]
+
+
 async def import_image(
     arm: Arm, request: Request, claims: dict[str, Any], rec: dict[str, Any], api: str
 ) -> Response:
@@ -93,7 +98,7 @@ async def import_image(
             if cred
             else None
         )
-        creds_ok = got is not None and bool(got[1] & {"pull", "*"})
+        creds_ok = got is not None and got.allows(_repository_of(src_image), "pull")
         if not cred:
             src_reg = arm.ctx.slot_registry(src_slot)
             creds_ok = bool(

@@ -24,6 +24,7 @@ from sandbox.azure.arm.import_image import import_image
 from sandbox.azure.arm.operations import async_op_headers, new_async_op
 from sandbox.azure.arm.state import Arm
 from sandbox.azure.arm.subscriptions import require_rg
+from sandbox.azure.context import parse_time
 from sandbox.azure.resources import (
     CHILD_TYPES,
     PROVIDER,
@@ -33,8 +34,15 @@ from sandbox.azure.resources import (
 )
 from sandbox.azure.store import ARM_READ_ROLES, ARM_WRITE_ROLES, registry_key
 from sandbox.azure.strict import sku_problem
+from sandbox.azure.tokens import iso
 
-REG_ACTIONS = {"listcredentials", "regeneratecredential", "importimage", "listusages"}
+REG_ACTIONS = {
+    "listcredentials",
+    "regeneratecredential",
+    "importimage",
+    "listusages",
+    "generatecredentials",
+}
 
 
 def registry_record(arm: Arm, sub: str, rg: str, name: str) -> dict[str, Any]:
@@ -265,6 +273,8 @@ async def h_reg_sub(
             rec["passwords"][which == "password2"] = secrets.token_urlsafe(24)
             arm.store.save_soon()
             return credentials(rec)
+        if kind == "generatecredentials":
+            return generate_credentials(arm, rec, await read_json(request))
         return await import_image(arm, request, claims, rec, api)
     if kind not in CHILD_TYPES:
         return arm_error(
@@ -308,3 +318,42 @@ def credentials(rec: dict[str, Any]) -> Response:
             ],
         }
     )
+
+
+def generate_credentials(arm: Arm, rec: dict[str, Any], body: dict[str, Any]) -> Response:
+    """``Registries_GenerateCredentials``: new password(s) for a token (``name``: password1
+    or password2, else both), each with ``expiry`` if given. The answer is the only place the
+    values appear: the token's GET lists name, creationTime and expiry only."""
+    token_id = str(body.get("tokenId") or "")
+    token_name = token_id.rstrip("/").rsplit("/", 1)[-1]
+    token = rec["children"].get("tokens", {}).get(token_name.lower())
+    if token is None or token["id"].lower() != token_id.lower():
+        return arm_error(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{PROVIDER}/registries/tokens/{token_name}' was not found.",
+        )
+    which = body.get("name")
+    if which not in (None, "password1", "password2"):
+        return arm_error(400, "InvalidParameter", "name must be password1 or password2")
+    expiry = body.get("expiry")
+    if expiry is not None:
+        try:
+            parse_time(str(expiry))
+        except ValueError:
+            return arm_error(400, "InvalidParameter", f"expiry {expiry!r} is not a date-time")
+    names = [which] if which else ["password1", "password2"]
+    creds = token["properties"].setdefault("credentials", {})
+    kept = [p for p in creds.get("passwords") or [] if p.get("name") not in names]
+    values = rec.setdefault("token_passwords", {}).setdefault(token_name.lower(), {})
+    made = []
+    for name in names:
+        entry = {"creationTime": iso(), "expiry": expiry, "name": name}
+        if expiry is None:
+            entry.pop("expiry")
+        values[name] = secrets.token_urlsafe(32)
+        kept.append(entry)
+        made.append({**entry, "value": values[name]})
+    creds["passwords"] = sorted(kept, key=lambda p: str(p.get("name")))
+    arm.store.save_soon()
+    return JSONResponse({"username": token["name"], "passwords": made})
