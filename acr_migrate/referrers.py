@@ -124,14 +124,16 @@ def discover(
     listing: Callable[[str], list[Descriptor] | None],
     tag_schema: Callable[[str], list[Descriptor]],
 ) -> Discovery:
-    """Every referrer of ``roots`` and, recursively, of those referrers, each after its subject.
+    """Every referrer of ``roots`` and, recursively, of those referrers.
 
     ``listing(digest)`` asks the referrers API (None: the registry has none, it answered 404);
     ``tag_schema(digest)`` reads the referrers tag schema's index instead ([] when no such
-    tag). A manifest is reported once, under the first subject it was found for.
+    tag). Each digest is asked once; a manifest is reported once, under the first subject it
+    was found for. A root may itself be a referrer (an ACR lists every manifest).
     """
     queue = deque(dict.fromkeys(roots))
-    seen = set(queue)
+    asked = set(queue)
+    recorded: set[str] = set()
     found: list[Referrer] = []
     skipped: list[tuple[str, str]] = []
     while queue:
@@ -142,9 +144,9 @@ def discover(
         for descriptor in descriptors:
             digest = str(descriptor["digest"])
             media_type = str(descriptor.get("mediaType") or "")
-            if digest in seen:
+            if digest in recorded or digest == subject:
                 continue
-            seen.add(digest)
+            recorded.add(digest)
             if media_type not in MANIFEST_TYPES:
                 skipped.append((media_type, digest))
                 continue
@@ -156,7 +158,9 @@ def discover(
                     size_bytes=int(descriptor.get("size") or 0),
                 )
             )
-            queue.append(digest)
+            if digest not in asked:
+                asked.add(digest)
+                queue.append(digest)
     return Discovery(found, skipped)
 
 

@@ -105,15 +105,31 @@ def test_discovery_walks_the_referrers_of_referrers_each_after_its_subject() -> 
     api = {
         IMAGE: [descriptor(SBOM, SPDX), descriptor(SIG, COSIGN_SIG)],
         SBOM: [descriptor(SBOM_SIG, COSIGN_SIG)],
-        SBOM_SIG: [descriptor(IMAGE, "loop")],  # a cycle is not followed
+        SBOM_SIG: [descriptor(SBOM, SPDX), descriptor(SBOM_SIG, "itself")],  # listed before
     }
-    found = discover([IMAGE], lambda d: api.get(d, []), lambda d: pytest.fail("has an API"))
+    asked: list[str] = []
+
+    def listing(digest: str) -> list[dict]:
+        asked.append(digest)
+        return api.get(digest, [])
+
+    found = discover([IMAGE], listing, lambda d: pytest.fail("has an API"))
     assert [(r.digest, r.subject) for r in found.referrers] == [
         (SBOM, IMAGE),
         (SIG, IMAGE),
         (SBOM_SIG, SBOM),
     ]
-    assert found.skipped == []
+    assert found.skipped == [] and asked == [IMAGE, SBOM, SIG, SBOM_SIG]
+
+
+def test_where_every_manifest_is_a_root_referrers_are_still_found_under_their_subject() -> None:
+    """An ACR lists every manifest, referrers included: each is asked once."""
+    api = {IMAGE: [descriptor(SBOM, SPDX)], SBOM: [descriptor(SBOM_SIG, COSIGN_SIG)]}
+    found = discover([SBOM_SIG, SBOM, IMAGE], lambda d: api.get(d, []), lambda d: [])
+    assert sorted((r.digest, r.subject) for r in found.referrers) == [
+        (SBOM, IMAGE),
+        (SBOM_SIG, SBOM),
+    ]
 
 
 def test_without_the_api_discovery_reads_the_tag_schema() -> None:
