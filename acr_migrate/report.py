@@ -36,6 +36,7 @@ RESULT_COLUMNS = (
     "blobs_mounted",
     "error",
     "resumed_from",
+    "referrers",
 )
 
 
@@ -65,6 +66,7 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
             "blobs_mounted": r.blobs_mounted,
             "error": r.error,
             "resumed_from": r.resumed_from,
+            "referrers": r.referrers,
         }
         for r in results
     ]
@@ -86,6 +88,7 @@ def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
             "status": r.status.value,
             "attempts": r.attempts,
             "seconds": r.seconds,
+            "referrers": r.referrers,
             "error": r.error,
         }
         for r in results
@@ -117,6 +120,7 @@ def import_markdown(
     if results:
         lines += ["", "| result | images |", "|---|---:|"]
         lines += [f"| {s.value} | {counts.get(s.value, 0)} |" for s in ImportStatus]
+    lines += referrer_lines(plan, results, dry_run)
     if dry_run and plan.imports:
         lines += ["", f"## Would import ({len(plan.imports)})", ""]
         for item in plan.imports[:50]:
@@ -150,6 +154,38 @@ def import_markdown(
         lines += ["", f"## Validation: {verdict}", ""]
         lines += validation_lines(validation, limit=50)
     return "\n".join(lines) + "\n"
+
+
+def referrer_lines(
+    plan: Plan, results: Sequence[ImportResult], dry_run: bool, limit: int = 50
+) -> list[str]:
+    """Signatures, SBOMs and attestations: how many travel with the images, and per image."""
+    planned = plan.referrer_counts()
+    if not any(planned.values()):
+        return []
+    lines = ["", "## Referrers (signatures, SBOMs, attestations)", ""]
+    lines.append(
+        "Each travels with its image (in its task run): "
+        + ", ".join(f"{action} {n}" for action, n in planned.items() if n)
+        + "."
+    )
+    with_referrers = [r for r in results if r.referrers]
+    if with_referrers and not dry_run:
+        landed = [r for r in with_referrers if r.status is not ImportStatus.FAILED]
+        lines += [
+            "",
+            f"In the target with their images: {sum(r.referrers for r in landed)} referrers "
+            f"of {len(landed)} images.",
+            "",
+            "| image | referrers | status |",
+            "|---|---:|---|",
+        ]
+        lines += [
+            f"| `{r.label}` | {r.referrers} | {r.status.value} |" for r in with_referrers[:limit]
+        ]
+        if len(with_referrers) > limit:
+            lines.append(f"| ... {len(with_referrers) - limit} more | | |")
+    return lines
 
 
 def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:

@@ -74,6 +74,7 @@ class ImportSummary(BaseModel):
     validation_url: str
     dry_run: bool
     ok: bool
+    referrers: int = 0  # referrers in the target with the images that landed (or would)
 
     @classmethod
     def of(
@@ -98,6 +99,7 @@ class ImportSummary(BaseModel):
             validation_url=validation.url if validation else "",
             dry_run=dry_run,
             ok=not failed and (validation is None or validation.ok),
+            referrers=sum(r.referrers for r in results if r.status is not ImportStatus.FAILED),
         )
 
     def message(self) -> str:
@@ -111,6 +113,8 @@ class ImportSummary(BaseModel):
         if not self.dry_run:
             parts += [f"results: {counts_text(self.results)}"]
             parts += [f"validation: {counts_text(self.validation)}"]
+        if self.referrers:
+            parts += [f"referrers: {self.referrers}"]
         return "; ".join(parts)
 
 

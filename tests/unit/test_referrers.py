@@ -277,3 +277,118 @@ def test_a_404_means_no_referrers_api_and_is_not_asked_again(endpoint: RegistryE
         assert c.referrers("app", SBOM) is None
         assert c.referrers_api is False
     assert len(seen) == 1
+
+
+# ---------------------------------------------------------------------------------- plan
+
+
+def graph_rows() -> list[ImageRow]:
+    return [
+        row(IMAGE, "v1"),
+        row(IMAGE, "latest"),
+        row(SBOM, subject=IMAGE),
+        row(SIG, subject=IMAGE),
+        row(SBOM_SIG, subject=SBOM),
+        row(COSIGN, cosign_tags(IMAGE)[0], subject=IMAGE),
+    ]
+
+
+def test_referrers_travel_with_their_image_not_as_images_of_their_own() -> None:
+    from acr_migrate.models import Action
+    from acr_migrate.plan import make_plan
+    from acr_migrate.ports import TargetState
+
+    plan = make_plan(graph_rows(), TargetState())
+    assert plan.counts() == {"import": 1, "skip": 0, "conflict": 0, "excluded": 0}
+    (item,) = plan.imports
+    assert item.tags == ("v1", "latest")
+    assert [(r.digest, r.subject) for r in item.referrers] == [  # each after its subject
+        (SBOM, IMAGE),
+        (SIG, IMAGE),
+        (COSIGN, IMAGE),
+        (SBOM_SIG, SBOM),
+    ]
+    assert item.referrers[2].tags == (cosign_tags(IMAGE)[0],)
+    assert plan.referrer_counts()[Action.IMPORT] == 4
+
+
+def test_a_filter_never_drops_a_referrer_whose_image_stays_and_drops_it_with_its_image() -> None:
+    from acr_migrate.filters import ImageFilter
+    from acr_migrate.plan import make_plan
+    from acr_migrate.ports import TargetState
+
+    only_v1 = ImageFilter.from_patterns(["*:v1"], [])
+    plan = make_plan(graph_rows(), TargetState(), only_v1)
+    (item,) = plan.imports
+    assert item.tags == ("v1",) and len(item.referrers) == 4  # the .sig tag is not "v1"
+    nothing = ImageFilter.from_patterns(["other/*"], [])
+    excluded = make_plan(graph_rows(), TargetState(), nothing)
+    assert excluded.counts()["import"] == 0 and excluded.counts()["excluded"] == 6
+    reasons = {p.item.digest: p.reason for p in excluded.items}
+    assert reasons[SBOM_SIG].startswith("referrer of an excluded image (app@aaaaaaaaaaaa)")
+
+
+def test_an_image_that_is_there_without_all_its_referrers_imports_only_those() -> None:
+    from acr_migrate.models import Action
+    from acr_migrate.plan import make_plan
+    from acr_migrate.ports import TargetState
+
+    there = TargetState(
+        tags={("app", "v1"): IMAGE, ("app", "latest"): IMAGE},
+        digests={("app", IMAGE), ("app", SBOM), ("app", SIG)},
+    )
+    plan = make_plan(graph_rows(), there)
+    assert plan.counts() == {"import": 1, "skip": 1, "conflict": 0, "excluded": 0}
+    (skip,) = plan.of(Action.SKIP)
+    assert skip.item.referrers == ()  # not all there: the import carries them
+    (item,) = plan.imports
+    assert item.tags == () and len(item.referrers) == 4
+    assert plan.items[-1].reason == "its referrers are missing in the target"
+    there.digests |= {("app", SBOM_SIG), ("app", COSIGN)}
+    there.tags[("app", cosign_tags(IMAGE)[0])] = COSIGN
+    done = make_plan(graph_rows(), there)
+    assert done.counts()["import"] == 0
+    assert len(done.of(Action.SKIP)[0].item.referrers) == 4
+
+
+def test_an_orphan_referrer_is_imported_alone() -> None:
+    from acr_migrate.plan import make_plan
+    from acr_migrate.ports import TargetState
+
+    orphan = row(SIG, cosign_tags("sha256:" + "f" * 64)[0], subject="sha256:" + "f" * 64)
+    plan = make_plan([row(IMAGE, "v1"), orphan], TargetState())
+    assert sorted(i.digest for i in plan.imports) == [IMAGE, SIG]
+
+
+# ------------------------------------------------------------------------- results, report
+
+
+def test_results_count_referrers_per_image_in_the_csv_report_and_summary() -> None:
+    import csv
+    import io
+
+    from acr_migrate.models import ImportResult, ImportStatus
+    from acr_migrate.plan import make_plan
+    from acr_migrate.ports import TargetState
+    from acr_migrate.report import RESULT_COLUMNS, import_markdown, results_csv
+    from acr_migrate.storage import ManifestLocation
+    from acr_migrate.summaries import ImportSummary
+
+    plan = make_plan(graph_rows(), TargetState())
+    result = ImportResult.of(plan.imports[0], ImportStatus.IMPORTED)
+    assert result.referrers == 4
+    assert RESULT_COLUMNS[-1] == "referrers"  # appended: earlier columns keep their place
+    (line,) = list(csv.DictReader(io.StringIO(results_csv([result]).decode())))
+    assert line["referrers"] == "4"
+    text = import_markdown(plan, [result], None, manifest_url="c/m.csv", dry_run=False)
+    assert "## Referrers (signatures, SBOMs, attestations)" in text
+    assert "| `app:v1` | 4 | imported |" in text
+    summary = ImportSummary.of(
+        ManifestLocation(container="c", blob="s/e/manifest.csv"),
+        plan,
+        [result],
+        None,
+        results_url="",
+        dry_run=False,
+    )
+    assert summary.referrers == 4 and summary.message().endswith("; referrers: 4")
