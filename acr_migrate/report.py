@@ -76,7 +76,8 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
 def validation_csv(report: ValidationReport) -> bytes:
     """One line per manifest row with the digest found in the target."""
     records: list[dict[str, object]] = [r.model_dump(mode="json") for r in report.rows]
-    return _csv(records, ("row", "repository", "tag", "expected_digest", "found_digest", "check"))
+    columns = ("row", "repository", "tag", "expected_digest", "found_digest", "check", "subject")
+    return _csv(records, columns)
 
 
 def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
@@ -193,7 +194,14 @@ def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:
     lines = [", ".join(f"{k}: {v}" for k, v in report.counts().items())]
     for row in report.problems()[:limit]:
         found = row.found_digest or "nothing"
-        lines.append(f"- row {row.row} `{row.ref}`: {row.check.value} (found {found})")
+        of = f"referrer of `{row.image}`, " if row.image else ""
+        lines.append(f"- row {row.row} `{row.ref}`: {row.check.value} ({of}found {found})")
+    missing = report.missing_referrers()
+    if missing:
+        lines += ["", "Referrers missing in the target, per image:", ""]
+        for image, rows in list(missing.items())[:limit]:
+            digests = ", ".join(f"`{short_digest(r.expected_digest)}`" for r in rows)
+            lines.append(f"- `{image}`: {len(rows)} ({digests})")
     return lines
 
 

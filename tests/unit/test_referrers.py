@@ -392,3 +392,40 @@ def test_results_count_referrers_per_image_in_the_csv_report_and_summary() -> No
         dry_run=False,
     )
     assert summary.referrers == 4 and summary.message().endswith("; referrers: 4")
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def test_validation_names_a_missing_referrer_with_its_image() -> None:
+    from acr_migrate.filters import ImageFilter
+    from acr_migrate.ports import TargetState
+    from acr_migrate.report import validation_csv, validation_markdown
+    from acr_migrate.validate import Check, validate_rows
+
+    target = TargetState(
+        tags={
+            ("app", "v1"): IMAGE,
+            ("app", "latest"): IMAGE,
+            ("app", cosign_tags(IMAGE)[0]): COSIGN,
+        },
+        digests={("app", IMAGE), ("app", SBOM), ("app", SIG), ("app", COSIGN)},
+    )
+    only_v1 = ImageFilter.from_patterns(["*:v1"], [])
+    report = validate_rows(graph_rows(), target, only_v1)
+    checks = {(r.tag, r.expected_digest): r.check for r in report.rows}
+    assert checks[(cosign_tags(IMAGE)[0], COSIGN)] is Check.OK  # follows v1, not the filter
+    assert checks[("latest", IMAGE)] is Check.EXCLUDED
+    (missing,) = report.problems()
+    assert missing.expected_digest == SBOM_SIG and missing.subject == SBOM
+    assert missing.describe() == (
+        f"row 5: app@{SBOM_SIG}: missing (referrer of app:v1; expected {SBOM_SIG}, found nothing)"
+    )
+    assert list(report.missing_referrers()) == ["app:v1"]
+    text = validation_markdown(report, target="t", manifest="m", url="u")
+    assert "- `app:v1`: 1 (`dddddddddddd`)" in text
+    header = validation_csv(report).decode().splitlines()[0]
+    assert header.endswith(",check,subject")
+    assert not report.ok
+    none_kept = validate_rows(graph_rows(), target, ImageFilter.from_patterns(["other/*"], []))
+    assert {r.check for r in none_kept.rows} == {Check.EXCLUDED}
