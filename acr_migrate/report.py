@@ -242,6 +242,8 @@ def export_markdown(summary: ExportSummary, changes: ManifestChanges | None) -> 
         f"- repositories: {summary.repositories}",
         f"- rows (tags and untagged manifests): {summary.rows}",
         f"- unique manifests: {summary.manifests}",
+        f"- of them referrers (signatures, SBOMs, attestations; what each refers to is in "
+        f"the `subject` column): {summary.referrers}",
         f"- manifest: {summary.url or '(dry run: not written)'}",
     ]
     if summary.notes:

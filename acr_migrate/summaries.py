@@ -29,6 +29,7 @@ class ExportSummary(BaseModel):
     dry_run: bool
     notes: list[str]
     changes: dict[str, int] | None = None
+    referrers: int = 0  # manifests that refer to another (signatures, SBOMs, attestations)
 
     @classmethod
     def of(
@@ -52,12 +53,14 @@ class ExportSummary(BaseModel):
             dry_run=dry_run,
             notes=notes,
             changes=changes,
+            referrers=len({(r.repository, r.digest) for r in rows if r.subject}),
         )
 
     def message(self) -> str:
+        referrers = f", {self.referrers} of them referrers" if self.referrers else ""
         return (
-            f"{self.rows} rows ({self.manifests} manifests, {self.repositories} repositories) "
-            f"-> {self.url or 'dry run: not written'}"
+            f"{self.rows} rows ({self.manifests} manifests{referrers}, {self.repositories} "
+            f"repositories) -> {self.url or 'dry run: not written'}"
         )
 
 

@@ -42,6 +42,7 @@ def _migrate(cfg: MigrationConfig, prefix: str, **options: Any) -> tuple[Referre
     push_referrer_graph(push_endpoint(cfg.source), repo, graph)
     export = run_export(cfg, include=[f"{prefix}/*"])
     assert export.rows == 6  # v1, the cosign tag, four untagged referrers: no tag-schema rows
+    assert export.referrers == 5 and "5 of them referrers" in export.message()
     state, summary = run_import(cfg, export.location, **options)
     assert state.is_completed(), state.message
     return graph, export, summary
