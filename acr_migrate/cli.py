@@ -241,6 +241,8 @@ def import_cmd(
             unsubscribe()
     if summary is not None:
         console.print(_counts("plan (images)", summary.plan))
+        if summary.referrers:
+            console.print(f"referrers with their images: {summary.referrers}")
         if not summary.dry_run:
             console.print(_counts("results", summary.results))
             console.print(_counts("validation (rows)", summary.validation))

@@ -35,7 +35,11 @@ COLUMNS = (
     "created_at",
     "updated_at",
     "platforms",
+    "subject",
 )
+#: The columns before ``subject`` was added (referrers): such manifests are still read, their
+#: rows are all images.
+COLUMNS_WITHOUT_SUBJECT = COLUMNS[:-1]
 METADATA_KEYS = (
     "schema_version",
     "row_count",
@@ -119,6 +123,7 @@ def write_manifest(rows: Iterable[ImageRow]) -> bytes:
             "created_at": format_timestamp(r.created_at),
             "updated_at": format_timestamp(r.updated_at),
             "platforms": r.platforms,
+            "subject": r.subject,
         }
         for r in sort_rows(rows)
     ]
@@ -275,6 +280,7 @@ def _records(text: str) -> list[list[str]]:
             )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records: list[list[str]] = []
+    columns: tuple[str, ...] = COLUMNS
     row = 0  # the record being read (0 is the header)
     while True:
         try:
@@ -286,17 +292,17 @@ def _records(text: str) -> list[list[str]]:
                 f"CSV cannot be parsed: {exc}", row=row if row > 0 else None
             ) from None
         if row == 0:
-            _check_header(tuple(cells))
+            columns = _check_header(tuple(cells))
         elif not cells:
             raise ManifestError(f"is blank (line {reader.line_num})", row=row)
-        elif len(cells) != len(COLUMNS):
+        elif len(cells) != len(columns):
             raise ManifestError(
-                f"has {len(cells)} fields, the header has {len(COLUMNS)} "
+                f"has {len(cells)} fields, the header has {len(columns)} "
                 "(a truncated line, or a comma outside quotes)",
                 row=row,
             )
         else:
-            records.append(cells)
+            records.append(cells + [""] * (len(COLUMNS) - len(columns)))
         row += 1
     if row == 0:
         _check_header(())
@@ -308,10 +314,11 @@ def _show(value: str, limit: int = 80) -> str:
     return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} chars)"
 
 
-def _check_header(header: tuple[str, ...]) -> None:
-    if header == COLUMNS:
-        return
-    missing = [c for c in COLUMNS if c not in header]
+def _check_header(header: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a good header (an older manifest has no ``subject``); else the error."""
+    if header in (COLUMNS, COLUMNS_WITHOUT_SUBJECT):
+        return header
+    missing = [c for c in COLUMNS if c not in header and c != "subject"]
     extra = [c for c in header if c not in COLUMNS]
     repeated = sorted({c for c in header if header.count(c) > 1})
     detail = []
@@ -325,7 +332,8 @@ def _check_header(header: tuple[str, ...]) -> None:
     if named:
         column = named[0]
     else:
-        column = next(c for c, h in zip(COLUMNS, header, strict=True) if c != h)
+        expected = COLUMNS if "subject" in header else COLUMNS_WITHOUT_SUBJECT
+        column = next(c for c, h in zip(expected, header, strict=False) if c != h)
         detail.append(f"columns are out of order, {column!r} is not in its place")
     raise ManifestError(f"header must be {','.join(COLUMNS)} ({'; '.join(detail)})", column=column)
 
@@ -377,6 +385,13 @@ def _parse_row(number: int, cells: list[str]) -> ImageRow:
         for platform in platforms.split(";"):
             if not _PLATFORM_RE.match(platform):
                 raise fail("platforms", f"{_show(platform)} is not os/arch[/variant]")
+    subject = cell["subject"]
+    if subject and not is_digest(subject):
+        raise fail(
+            "subject", f"{_show(subject)} is not empty or sha256: followed by 64 hex characters"
+        )
+    if subject == cell["digest"]:
+        raise fail("subject", "a manifest cannot refer to itself")
     return ImageRow(
         source_registry=cell["source_registry"],
         repository=cell["repository"],
@@ -387,6 +402,7 @@ def _parse_row(number: int, cells: list[str]) -> ImageRow:
         created_at=stamps["created_at"],
         updated_at=stamps["updated_at"],
         platforms=platforms,
+        subject=subject,
     )
 
 

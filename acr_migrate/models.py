@@ -88,6 +88,24 @@ class ImageRow(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     platforms: str = ""
+    subject: str = Field(
+        default="",
+        description="A referrer (signature, SBOM, attestation): the digest of the manifest it "
+        "refers to, in the same repository; empty for an image",
+    )
+
+
+class Referrer(BaseModel):
+    """A manifest that travels with its subject: it names the subject in its ``subject`` field
+    (OCI 1.1 referrers) or is tagged after it (cosign's ``sha256-<hex>.sig``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    digest: str
+    subject: str = Field(description="The digest it refers to (the image, or another referrer)")
+    media_type: str
+    size_bytes: int = 0
+    tags: tuple[str, ...] = ()
 
 
 class Action(StrEnum):
@@ -111,6 +129,11 @@ class ImportItem(BaseModel):
     size_bytes: int = 0
     target_repository: str = Field(default="", description="Repository in the target, if renamed")
     platforms: int = Field(default=0, description="Platform manifests of an index (0: not one)")
+    referrers: tuple[Referrer, ...] = Field(
+        default=(),
+        description="Signatures, SBOMs, attestations of this image (and theirs), each after "
+        "its own subject: they are copied after the image, in this order",
+    )
 
     @property
     def destination(self) -> str:
@@ -160,11 +183,18 @@ class ImportResult(BaseModel):
     blobs_mounted: int = 0
     error: str = ""
     resumed_from: str = ""  # the unfinished run that imported it (this run found it there)
+    referrers: int = 0  # its referrers in the target after the run (copied or already there)
 
     @classmethod
     def of(cls, item: ImportItem, status: ImportStatus) -> ImportResult:
         """A result for ``item`` with nothing measured (e.g. a dry run)."""
-        return cls(repository=item.repository, digest=item.digest, tags=item.tags, status=status)
+        return cls(
+            repository=item.repository,
+            digest=item.digest,
+            tags=item.tags,
+            status=status,
+            referrers=len(item.referrers),
+        )
 
     @classmethod
     def failed(cls, item: ImportItem, outcome: object) -> ImportResult:

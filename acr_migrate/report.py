@@ -36,6 +36,7 @@ RESULT_COLUMNS = (
     "blobs_mounted",
     "error",
     "resumed_from",
+    "referrers",
 )
 
 
@@ -65,6 +66,7 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
             "blobs_mounted": r.blobs_mounted,
             "error": r.error,
             "resumed_from": r.resumed_from,
+            "referrers": r.referrers,
         }
         for r in results
     ]
@@ -74,7 +76,8 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
 def validation_csv(report: ValidationReport) -> bytes:
     """One line per manifest row with the digest found in the target."""
     records: list[dict[str, object]] = [r.model_dump(mode="json") for r in report.rows]
-    return _csv(records, ("row", "repository", "tag", "expected_digest", "found_digest", "check"))
+    columns = ("row", "repository", "tag", "expected_digest", "found_digest", "check", "subject")
+    return _csv(records, columns)
 
 
 def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
@@ -86,6 +89,7 @@ def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
             "status": r.status.value,
             "attempts": r.attempts,
             "seconds": r.seconds,
+            "referrers": r.referrers,
             "error": r.error,
         }
         for r in results
@@ -117,6 +121,7 @@ def import_markdown(
     if results:
         lines += ["", "| result | images |", "|---|---:|"]
         lines += [f"| {s.value} | {counts.get(s.value, 0)} |" for s in ImportStatus]
+    lines += referrer_lines(plan, results, dry_run)
     if dry_run and plan.imports:
         lines += ["", f"## Would import ({len(plan.imports)})", ""]
         for item in plan.imports[:50]:
@@ -152,12 +157,51 @@ def import_markdown(
     return "\n".join(lines) + "\n"
 
 
+def referrer_lines(
+    plan: Plan, results: Sequence[ImportResult], dry_run: bool, limit: int = 50
+) -> list[str]:
+    """Signatures, SBOMs and attestations: how many travel with the images, and per image."""
+    planned = plan.referrer_counts()
+    if not any(planned.values()):
+        return []
+    lines = ["", "## Referrers (signatures, SBOMs, attestations)", ""]
+    lines.append(
+        "Each travels with its image (in its task run): "
+        + ", ".join(f"{action} {n}" for action, n in planned.items() if n)
+        + "."
+    )
+    with_referrers = [r for r in results if r.referrers]
+    if with_referrers and not dry_run:
+        landed = [r for r in with_referrers if r.status is not ImportStatus.FAILED]
+        lines += [
+            "",
+            f"In the target with their images: {sum(r.referrers for r in landed)} referrers "
+            f"of {len(landed)} images.",
+            "",
+            "| image | referrers | status |",
+            "|---|---:|---|",
+        ]
+        lines += [
+            f"| `{r.label}` | {r.referrers} | {r.status.value} |" for r in with_referrers[:limit]
+        ]
+        if len(with_referrers) > limit:
+            lines.append(f"| ... {len(with_referrers) - limit} more | | |")
+    return lines
+
+
 def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:
     """The counts, then one line per missing or different row (at most ``limit``)."""
     lines = [", ".join(f"{k}: {v}" for k, v in report.counts().items())]
     for row in report.problems()[:limit]:
         found = row.found_digest or "nothing"
-        lines.append(f"- row {row.row} `{row.ref}`: {row.check.value} (found {found})")
+        of = f"referrer of `{row.image}`, " if row.image else ""
+        lines.append(f"- row {row.row} `{row.ref}`: {row.check.value} ({of}found {found})")
+    missing = report.missing_referrers()
+    if missing:
+        lines += ["", "Referrers missing in the target, per image:", ""]
+        for image, rows in list(missing.items())[:limit]:
+            digests = ", ".join(f"`{short_digest(r.expected_digest)}`" for r in rows)
+            lines.append(f"- `{image}`: {len(rows)} ({digests})")
     return lines
 
 
@@ -198,6 +242,8 @@ def export_markdown(summary: ExportSummary, changes: ManifestChanges | None) -> 
         f"- repositories: {summary.repositories}",
         f"- rows (tags and untagged manifests): {summary.rows}",
         f"- unique manifests: {summary.manifests}",
+        f"- of them referrers (signatures, SBOMs, attestations; what each refers to is in "
+        f"the `subject` column): {summary.referrers}",
         f"- manifest: {summary.url or '(dry run: not written)'}",
     ]
     if summary.notes:

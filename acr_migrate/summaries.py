@@ -29,6 +29,7 @@ class ExportSummary(BaseModel):
     dry_run: bool
     notes: list[str]
     changes: dict[str, int] | None = None
+    referrers: int = 0  # manifests that refer to another (signatures, SBOMs, attestations)
 
     @classmethod
     def of(
@@ -52,12 +53,14 @@ class ExportSummary(BaseModel):
             dry_run=dry_run,
             notes=notes,
             changes=changes,
+            referrers=len({(r.repository, r.digest) for r in rows if r.subject}),
         )
 
     def message(self) -> str:
+        referrers = f", {self.referrers} of them referrers" if self.referrers else ""
         return (
-            f"{self.rows} rows ({self.manifests} manifests, {self.repositories} repositories) "
-            f"-> {self.url or 'dry run: not written'}"
+            f"{self.rows} rows ({self.manifests} manifests{referrers}, {self.repositories} "
+            f"repositories) -> {self.url or 'dry run: not written'}"
         )
 
 
@@ -74,6 +77,7 @@ class ImportSummary(BaseModel):
     validation_url: str
     dry_run: bool
     ok: bool
+    referrers: int = 0  # referrers in the target with the images that landed (or would)
 
     @classmethod
     def of(
@@ -98,6 +102,7 @@ class ImportSummary(BaseModel):
             validation_url=validation.url if validation else "",
             dry_run=dry_run,
             ok=not failed and (validation is None or validation.ok),
+            referrers=sum(r.referrers for r in results if r.status is not ImportStatus.FAILED),
         )
 
     def message(self) -> str:
@@ -111,6 +116,8 @@ class ImportSummary(BaseModel):
         if not self.dry_run:
             parts += [f"results: {counts_text(self.results)}"]
             parts += [f"validation: {counts_text(self.validation)}"]
+        if self.referrers:
+            parts += [f"referrers: {self.referrers}"]
         return "; ".join(parts)
 
 

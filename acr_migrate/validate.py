@@ -1,4 +1,8 @@
-"""Validation: does the target hold every manifest row with the same digest?"""
+"""Validation: does the target hold every manifest row with the same digest?
+
+Referrer rows (signatures, SBOMs, attestations) are checked like images, whatever filters say
+of their own tag: they are in scope when the image they travel with is. A missing one is named
+with that image (``referrer of app:v1``) and listed per image."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pydantic import BaseModel, Field
 from acr_migrate.filters import ImageFilter
 from acr_migrate.models import ConfigError, ImageRow
 from acr_migrate.ports import TargetState
+from acr_migrate.referrers import attach
 
 
 class Check(StrEnum):
@@ -33,6 +38,10 @@ class ValidationRow(BaseModel):
     expected_digest: str
     found_digest: str
     check: Check
+    subject: str = Field(default="", description="A referrer's: the digest it refers to")
+    image: str = Field(
+        default="", description="A referrer's: the image it travels with (``repo:tag``)"
+    )
 
     @property
     def ref(self) -> str:
@@ -46,8 +55,10 @@ class ValidationRow(BaseModel):
         """``row 7: app/web:1.0: mismatch (expected sha256:..., found sha256:...)``."""
         found = self.found_digest or "nothing"
         expected = self.expected_digest
+        of = f"referrer of {self.image}; " if self.image else ""
         return (
-            f"row {self.row}: {self.ref}: {self.check.value} (expected {expected}, found {found})"
+            f"row {self.row}: {self.ref}: {self.check.value} "
+            f"({of}expected {expected}, found {found})"
         )
 
 
@@ -69,6 +80,14 @@ class ValidationReport(BaseModel):
     def problems(self) -> list[ValidationRow]:
         return [r for r in self.rows if r.check in (Check.MISSING, Check.MISMATCH)]
 
+    def missing_referrers(self) -> dict[str, list[ValidationRow]]:
+        """Image (``repo:tag``) -> its referrers that are missing or different in the target."""
+        found: dict[str, list[ValidationRow]] = {}
+        for row in self.problems():
+            if row.image:
+                found.setdefault(row.image, []).append(row)
+        return found
+
     def problem_lines(self, limit: int = 20) -> list[str]:
         """One line per missing or different row, naming the manifest row and the image."""
         return [r.describe() for r in self.problems()[:limit]]
@@ -79,9 +98,27 @@ def validate_rows(
 ) -> ValidationReport:
     """Compare each row's digest with what the target's tag (or digest) resolves to."""
     image_filter = image_filter or ImageFilter()
+    rows = list(rows)
+    attached = attach(rows)
+    kept: set[tuple[str, str]] = set()
+    names: dict[tuple[str, str], str] = {}
+    for row in rows:
+        key = (row.repository, row.digest)
+        if attached.root_of(row) is None:
+            if row.tag:
+                names.setdefault(key, f"{row.repository}:{row.tag}")
+            if image_filter.reason(row.repository, row.tag) is None:
+                kept.add(key)
     checked: list[ValidationRow] = []
     for number, row in enumerate(rows, 1):
-        if image_filter.reason(row.repository, row.tag) is not None:
+        root = attached.root_of(row)
+        image = ""
+        if root is not None:
+            image = names.get(root, f"{root[0]}@{root[1]}")
+            out = root not in kept
+        else:
+            out = image_filter.reason(row.repository, row.tag) is not None
+        if out:
             check, found = Check.EXCLUDED, ""
         elif row.tag:
             found = target.tags.get((row.repository, row.tag), "")
@@ -98,6 +135,8 @@ def validate_rows(
                 expected_digest=row.digest,
                 found_digest=found,
                 check=check,
+                subject=row.subject,
+                image=image,
             )
         )
     return ValidationReport(rows=checked)

@@ -31,6 +31,10 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"  # image-spec v1.1: the empty config "{}"
+COSIGN_SIG_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+SPDX_JSON = "application/spdx+json"
 MANIFEST_MEDIA_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 
@@ -221,6 +225,70 @@ def build_index(
     if annotations and media == "oci":
         body["annotations"] = dict(annotations)
     return Image(manifest=canonical_json(body), media_type=index_type, children=tuple(children))
+
+
+def build_artifact(
+    subject: Image,
+    artifact_type: str,
+    payload: bytes,
+    payload_type: str,
+    annotations: Mapping[str, str] | None = None,
+) -> Image:
+    """An OCI 1.1 artifact that refers to ``subject`` (a signature, an SBOM, an attestation):
+    an image manifest with ``artifactType``, the empty config, one blob and ``subject``
+    (image-spec v1.1 "Guidelines for artifact usage")."""
+    empty = Blob(b"{}", OCI_EMPTY)
+    blob = Blob(payload, payload_type)
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": empty.descriptor(),
+        "layers": [blob.descriptor()],
+        "subject": {
+            "mediaType": subject.media_type,
+            "digest": subject.digest,
+            "size": subject.size,
+        },
+    }
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return Image(manifest=canonical_json(body), media_type=OCI_MANIFEST, blobs=(empty, blob))
+
+
+def cosign_tag(subject_digest: str, suffix: str = "sig") -> str:
+    """cosign's tag for a signature (``sig``), attestation (``att``) or SBOM (``sbom``) of
+    ``subject_digest``: ``sha256-<hex>.sig``."""
+    return subject_digest.replace(":", "-") + "." + suffix
+
+
+def build_cosign_signature(subject: Image, signer: str = "sandbox") -> Image:
+    """A signature the way cosign stores it without OCI 1.1: an image manifest (no
+    ``subject``) whose layer is the simple-signing payload, pushed under
+    :func:`cosign_tag`."""
+    payload = canonical_json(
+        {
+            "critical": {
+                "identity": {"docker-reference": "sandbox"},
+                "image": {"docker-manifest-digest": subject.digest},
+                "type": "cosign container image signature",
+            },
+            "optional": {"signer": signer},
+        }
+    )
+    config = Blob(canonical_json({"architecture": "", "os": "", "rootfs": {}}), OCI_CONFIG)
+    layer = Blob(payload, COSIGN_SIMPLESIGNING)
+    descriptor = {
+        **layer.descriptor(),
+        "annotations": {"dev.cosignproject.cosign/signature": "c2FuZGJveA=="},
+    }
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [descriptor],
+    }
+    return Image(manifest=canonical_json(body), media_type=OCI_MANIFEST, blobs=(config, layer))
 
 
 # --------------------------------------------------------------------------- auth + client
@@ -446,6 +514,51 @@ class RegistryClient:
         for tag in tags:
             self.push_manifest(repo, tag, image.manifest, image.media_type)
         return digest
+
+    def push_referrer(self, repo: str, artifact: Image) -> str:
+        """See :func:`push_referrer`."""
+        document = json.loads(artifact.manifest)
+        subject = document["subject"]["digest"]
+        for blob in artifact.blobs:
+            self.push_blob(repo, blob)
+        resp = self.request(
+            "PUT",
+            f"/v2/{repo}/manifests/{artifact.digest}",
+            content=artifact.manifest,
+            headers={"Content-Type": artifact.media_type},
+        )
+        self._check(resp, (201,), f"PUT referrer {repo}@{artifact.digest}")
+        if resp.headers.get("oci-subject") == subject:
+            return artifact.digest
+        tag = subject.replace(":", "-")
+        got = self.request("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_INDEX})
+        if got.status_code == 404:
+            index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        else:
+            self._check(got, (200,), f"GET referrers tag {repo}:{tag}")
+            index = got.json()
+        if all(d.get("digest") != artifact.digest for d in index["manifests"]):
+            entry = {
+                "mediaType": artifact.media_type,
+                "digest": artifact.digest,
+                "size": artifact.size,
+                "artifactType": document.get("artifactType")
+                or document.get("config", {}).get("mediaType"),
+            }
+            if document.get("annotations"):
+                entry["annotations"] = document["annotations"]
+            index["manifests"].append(entry)
+            self.push_manifest(repo, tag, canonical_json(index), OCI_INDEX)
+        return artifact.digest
+
+
+def push_referrer(endpoint: Endpoint, repo: str, artifact: Image) -> str:
+    """Push an artifact with a ``subject`` as oras and cosign do: blobs, then the manifest by
+    digest; when the registry does not answer ``OCI-Subject`` (no referrers API), add it to
+    the referrers tag schema's index (``sha256-<hex>`` of the subject), as the distribution
+    spec v1.1 ("Pushing Manifests with Subject") tells a client to."""
+    with RegistryClient(endpoint) as client:
+        return client.push_referrer(repo, artifact)
 
 
 def push_image(

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.settings import ExportOptions, MigrationConfig
-from sandbox.oci_push import Endpoint
+from sandbox.oci_push import (
+    COSIGN_SIG_ARTIFACT,
+    COSIGN_SIMPLESIGNING,
+    SPDX_JSON,
+    Endpoint,
+    Image,
+    build_artifact,
+    build_cosign_signature,
+    build_image,
+    cosign_tag,
+    make_layer,
+    push_image,
+    push_referrer,
+)
 
 
 def uid() -> str:
@@ -81,3 +95,67 @@ def task_runs_of(flow_run_id: Any) -> list[tuple[Any, list[str]]]:
             ]
 
     return asyncio.run(read())
+
+
+@dataclass(frozen=True)
+class ReferrerGraph:
+    """An image with what refers to it: an SBOM, a signature and a provenance attestation
+    (OCI 1.1, ``subject``), a signature of the SBOM, and a cosign signature under
+    ``sha256-<hex>.sig``."""
+
+    image: Image
+    sbom: Image
+    signature: Image
+    attestation: Image
+    sbom_signature: Image
+    cosign: Image
+
+    @property
+    def cosign_tag(self) -> str:
+        return cosign_tag(self.image.digest)
+
+    def referrers(self) -> dict[str, str]:
+        """referrer digest -> the digest it refers to."""
+        return {
+            self.sbom.digest: self.image.digest,
+            self.signature.digest: self.image.digest,
+            self.attestation.digest: self.image.digest,
+            self.sbom_signature.digest: self.sbom.digest,
+            self.cosign.digest: self.image.digest,
+        }
+
+
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+def referrer_graph(seed: str) -> ReferrerGraph:
+    """A :class:`ReferrerGraph` whose digests depend on ``seed`` (each test its own)."""
+    image = build_image([make_layer({"app": f"{seed} app".encode() * 200})])
+    created = {"org.opencontainers.image.created": "2026-12-02T00:00:00Z"}
+    sbom = build_artifact(
+        image,
+        SPDX_JSON,
+        f'{{"spdxVersion": "SPDX-2.3", "name": "{seed}"}}'.encode(),
+        SPDX_JSON,
+        annotations=created,
+    )
+    signature = build_artifact(
+        image, COSIGN_SIG_ARTIFACT, f"{seed} image signature".encode(), COSIGN_SIMPLESIGNING
+    )
+    attestation = build_artifact(
+        image, IN_TOTO, f'{{"predicateType": "slsa", "seed": "{seed}"}}'.encode(), IN_TOTO
+    )
+    sbom_signature = build_artifact(
+        sbom, COSIGN_SIG_ARTIFACT, f"{seed} sbom signature".encode(), COSIGN_SIMPLESIGNING
+    )
+    cosign = build_cosign_signature(image)
+    return ReferrerGraph(image, sbom, signature, attestation, sbom_signature, cosign)
+
+
+def push_referrer_graph(endpoint: Endpoint, repository: str, graph: ReferrerGraph) -> None:
+    """The image as ``:v1``, its referrers as oras and cosign push them (the tag schema where
+    the registry has no referrers API), the cosign signature under its tag."""
+    push_image(endpoint, repository, ["v1"], graph.image)
+    for artifact in (graph.sbom, graph.signature, graph.attestation, graph.sbom_signature):
+        push_referrer(endpoint, repository, artifact)
+    push_image(endpoint, repository, [graph.cosign_tag], graph.cosign)

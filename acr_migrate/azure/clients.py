@@ -12,19 +12,24 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from urllib.parse import quote
 
 from azure.containerregistry import ContainerRegistryClient
 from azure.containerregistry._authentication_policy import ContainerRegistryChallengePolicy
 from azure.containerregistry._exchange_client import ACRExchangeClient
 from azure.containerregistry._helpers import _parse_exp_time
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import RequestsTransport
+from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from acr_migrate.azure.credentials import transport_options
 from acr_migrate.azure.settings import ACR_AUDIENCE, AcrRegistryRef, arm_scope
+from acr_migrate.mediatypes import OCI_INDEX
+from acr_migrate.referrers import Descriptor, descriptors_of
 
 ARM_SCOPE = arm_scope("https://management.azure.com")
 _EARLY = 300.0  # renew tokens five minutes before they expire
@@ -67,7 +72,7 @@ def _call_shape(request: PipelineRequest) -> str:
     path = request.http_request.url.split("?", 1)[0].split("://", 1)[-1].split("/", 1)[-1]
     parts = path.split("/")
     for n, part in enumerate(parts):
-        if part.startswith("_") or part in ("manifests", "blobs", "tags"):
+        if part.startswith("_") or part in ("manifests", "blobs", "tags", "referrers"):
             parts = parts[: n + 1]
             break
     return f"{request.http_request.method} /{'/'.join(parts)}"
@@ -137,6 +142,30 @@ class AcrDataPlaneClient(ContainerRegistryClient):
         generated = self._client.container_registry.get_manifest_properties(repository, digest)
         manifest = generated.manifest
         return list((manifest.related_artifacts if manifest is not None else None) or [])
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest``, through the OCI
+        referrers API ACR serves (``az acr manifest list-referrers`` asks the same path and
+        follows ``Link``); None if the registry answers 404 (it has no such API)."""
+        url = f"/v2/{quote(repository, safe='/')}/referrers/{digest}"
+        found: list[Descriptor] = []
+        seen: set[str] = set()
+        while True:
+            response = self._client.send_request(
+                HttpRequest("GET", url, headers={"Accept": OCI_INDEX})
+            )
+            if response.status_code == 404 and not seen:
+                return None
+            if response.status_code != 200:
+                raise HttpResponseError(response=response)
+            found += descriptors_of(response.json())
+            link = response.headers.get("Link", "")
+            if "<" not in link or ">" not in link:
+                return found
+            url = link[link.index("<") + 1 : link.index(">")]
+            if url in seen:
+                return found
+            seen.add(url)
 
 
 def data_plane_client(

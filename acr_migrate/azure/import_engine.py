@@ -8,6 +8,11 @@ target afterwards through the data plane, with a bounded back-off (a geo-replica
 With ``NoForce`` ARM refuses *any* existing target tag, so a retry after an import that landed
 (a reset on a poll, a 5xx) is refused; the engine then checks the target and counts an image
 that is already there as imported.
+
+An image's referrers (signatures, SBOMs, attestations) are imported after it, one call each by
+digest (``sourceImage: repo@sha256:...``, untagged, or with cosign's ``sha256-<hex>.sig`` tag),
+each after its own subject; those the target holds already are not asked for again. ARM copies
+the bytes, ``subject`` included, so the target's referrers API lists them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from acr_migrate.azure.inventory import IMPORT_MANIFEST_LIMIT
 from acr_migrate.azure.settings import AcrRegistryRef
 from acr_migrate.errors import DigestMismatchError, RegistryHTTPError, parse_retry_after
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus
+from acr_migrate.references import short_digest
 
 #: Pauses before re-reading the target when the imported digest is not visible yet.
 CONFIRM_DELAYS = (0.5, 1.0, 2.0, 4.0)
@@ -134,17 +140,37 @@ class AcrImportEngine:
                 + _TOO_MANY_MANIFESTS,
             )
         repo = item.destination
-        image = f"{item.repository}@{item.digest}"
+        referrers_only = not item.tags and item.referrers
+        if not referrers_only or self._digest_of(repo, item.digest) != item.digest:
+            self._import(item.repository, repo, item.digest, item.tags, force, item.label)
+        for referrer in item.referrers:
+            if self._mismatch(repo, referrer.digest, referrer.tags) is None:
+                continue  # there already, with its tags
+            label = f"{item.label}: referrer {item.repository}@{short_digest(referrer.digest)}"
+            self._import(item.repository, repo, referrer.digest, referrer.tags, force, label)
+        return self._result(item, started)
+
+    def _import(
+        self,
+        source_repo: str,
+        repo: str,
+        digest: str,
+        tags: tuple[str, ...],
+        force: bool,
+        label: str,
+    ) -> None:
+        """One ``importImage`` of ``source_repo@digest`` into ``repo`` with ``tags`` (untagged
+        when none), then the digest and tags confirmed in the target."""
         parameters = ImportImageParameters(
             source=ImportSource(
                 registry_uri=self.source_registry_uri,
-                source_image=image,
+                source_image=f"{source_repo}@{digest}",
                 credentials=ImportSourceCredentials(
                     username=self._username, password=self._source_password()
                 ),
             ),
-            target_tags=[f"{repo}:{tag}" for tag in item.tags] or None,
-            untagged_target_repositories=None if item.tags else [repo],
+            target_tags=[f"{repo}:{tag}" for tag in tags] or None,
+            untagged_target_repositories=None if tags else [repo],
             mode=ImportMode.FORCE if force else ImportMode.NO_FORCE,
         )
         try:
@@ -156,12 +182,11 @@ class AcrImportEngine:
             )
             poller.result()
         except HttpResponseError as exc:
-            error = describe_arm_error(exc, item.label)
-            if error.status == 409 and self._landed(repo, item):
-                return self._result(item, started)  # an earlier attempt landed it
+            error = describe_arm_error(exc, label)
+            if error.status == 409 and self._mismatch(repo, digest, tags) is None:
+                return  # an earlier attempt landed it
             raise error from exc
-        self._confirm(repo, item)
-        return self._result(item, started)
+        self._confirm(repo, digest, tags)
 
     @staticmethod
     def _result(item: ImportItem, started: float) -> ImportResult:
@@ -171,32 +196,32 @@ class AcrImportEngine:
             tags=item.tags,
             status=ImportStatus.IMPORTED,
             seconds=round(time.monotonic() - started, 3),
+            referrers=len(item.referrers),
         )
 
-    def _mismatch(self, repo: str, item: ImportItem) -> tuple[str, str | None] | None:
-        """The first reference that does not resolve to the item's digest, and what it gave."""
-        for reference in [item.digest, *item.tags]:
+    def _mismatch(
+        self, repo: str, digest: str, tags: tuple[str, ...]
+    ) -> tuple[str, str | None] | None:
+        """The first reference that does not resolve to ``digest``, and what it gave."""
+        for reference in [digest, *tags]:
             found = self._digest_of(repo, reference)
-            if found != item.digest:
+            if found != digest:
                 return reference, found
         return None
 
-    def _landed(self, repo: str, item: ImportItem) -> bool:
-        return self._mismatch(repo, item) is None
-
-    def _confirm(self, repo: str, item: ImportItem) -> None:
-        """The digest and every tag resolve to the item's digest, read again after each pause
-        of ``confirm_delays`` while they do not (the read may hit a replica that is behind)."""
-        mismatch = self._mismatch(repo, item)
+    def _confirm(self, repo: str, digest: str, tags: tuple[str, ...]) -> None:
+        """The digest and every tag resolve to ``digest``, read again after each pause of
+        ``confirm_delays`` while they do not (the read may hit a replica that is behind)."""
+        mismatch = self._mismatch(repo, digest, tags)
         for pause in self.confirm_delays:
             if mismatch is None:
                 return
             time.sleep(pause)
-            mismatch = self._mismatch(repo, item)
+            mismatch = self._mismatch(repo, digest, tags)
         if mismatch is not None:
             reference, found = mismatch
             raise DigestMismatchError(
                 f"{repo}:{reference} resolves to {found or 'nothing'} in the target after an "
-                f"import that ARM reported as finished (expected {item.digest}); "
+                f"import that ARM reported as finished (expected {digest}); "
                 "the operation may have ended Failed in its body"
             )

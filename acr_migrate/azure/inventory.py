@@ -15,6 +15,14 @@ from acr_migrate.azure.clients import AcrDataPlaneClient
 from acr_migrate.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX
 from acr_migrate.models import ImageRow
 from acr_migrate.ports import TargetState
+from acr_migrate.referrers import (
+    Descriptor,
+    descriptors_of,
+    discover,
+    is_referrers_tag,
+    referrer_rows,
+    referrers_tag,
+)
 
 
 def _listed_media_type(manifest: Any) -> str | None:
@@ -121,7 +129,35 @@ class AcrInventory:
                 rows.extend(ImageRow(tag=tag, **common) for tag in tags)
             elif manifest.digest not in children:
                 rows.append(ImageRow(tag="", **common))
-        return rows
+        return self._with_referrers(repository, manifests, children, rows)
+
+    def _with_referrers(
+        self, repository: str, manifests: list[Any], children: set[str], rows: list[ImageRow]
+    ) -> list[ImageRow]:
+        """Which rows are referrers of which manifest, through the referrers API (every
+        listed manifest but an index's platforms is asked; referrers are listed untagged)."""
+        lists = {
+            row.tag: row.digest
+            for row in rows
+            if is_referrers_tag(row.tag) and row.media_type in (OCI_INDEX, DOCKER_LIST)
+        }
+
+        def tag_schema(digest: str) -> list[Descriptor]:
+            held = lists.get(referrers_tag(digest))
+            if held is None:
+                return []
+            return descriptors_of(self.client.get_manifest(repository, held).manifest or {})
+
+        roots = [m.digest for m in manifests if m.digest not in children]
+        found = discover(
+            roots, lambda digest: self.client.referrers(repository, digest), tag_schema
+        )
+        for media_type, digest in found.skipped:
+            self.notes.append(
+                f"{repository}@{digest}: a referrer of media type {media_type!r} is not a "
+                "manifest this tool copies; it is not in the manifest"
+            )
+        return referrer_rows(rows, found, self.login_server, repository)
 
     def images(self, repositories: Iterable[str] | None = None) -> Iterator[ImageRow]:
         repos = sorted(repositories) if repositories is not None else self.repositories()

@@ -27,10 +27,11 @@ from acr_migrate.errors import (
     parse_retry_after,
     with_jitter,
 )
-from acr_migrate.mediatypes import ACCEPT
+from acr_migrate.mediatypes import ACCEPT, OCI_INDEX
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.oci.auth import TokenAuth
 from acr_migrate.references import sha256_digest
+from acr_migrate.referrers import Descriptor, descriptors_of
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -86,6 +87,9 @@ class RegistryClient:
         username, password = credentials or (endpoint.username, endpoint.password())
         self.auth = TokenAuth(username, password)
         self.requests = 0
+        #: Whether the registry serves the referrers API (None: not asked yet). A registry that
+        #: has it never answers 404, so the first 404 settles it for this client.
+        self.referrers_api: bool | None = None
         self.http = httpx.Client(
             base_url=endpoint.url,
             verify=ssl_context(endpoint.verify()),
@@ -285,6 +289,43 @@ class RegistryClient:
         if not media_type or media_type in ("application/json", "text/plain"):
             media_type = json.loads(body).get("mediaType", media_type)
         return Manifest(body, media_type, digest)
+
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None
+    ) -> list[Descriptor] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest`` (OCI distribution
+        spec v1.1 "Listing Referrers"), following ``Link`` pages; only ``artifact_type`` ones if
+        given (filtered here when the registry did not say ``OCI-Filters-Applied``). None when
+        the registry has no referrers API (it answers 404): use the tag schema instead."""
+        if self.referrers_api is False:
+            return None
+        url: httpx.URL | str = f"/v2/{self._repo_path(repository)}/referrers/{digest}"
+        params = {"artifactType": artifact_type} if artifact_type else None
+        scope = self._scope(repository)
+        found: list[Descriptor] = []
+        seen_urls: set[str] = set()
+        while True:
+            try:
+                response = self._request(
+                    "GET", url, scope, params=params, headers={"Accept": OCI_INDEX}
+                )
+            except RegistryHTTPError as exc:
+                if exc.status == 404 and not seen_urls:
+                    self.referrers_api = False
+                    return None
+                raise
+            self.referrers_api = True
+            applied = response.headers.get("OCI-Filters-Applied", "").lower()
+            todo = None if "artifacttype" in applied else artifact_type
+            found += descriptors_of(response.json(), todo)
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return found
+            url = response.request.url.join(link)
+            if str(url) in seen_urls:
+                return found
+            seen_urls.add(str(url))
+            params = None  # the Link URL carries its own query
 
     def blob_size(self, repository: str, digest: str) -> int | None:
         """Size of a blob in ``repository``, or None when it is not there."""

@@ -9,6 +9,14 @@ from acr_migrate.mediatypes import is_index
 from acr_migrate.models import ImageRow
 from acr_migrate.oci.client import RegistryClient
 from acr_migrate.ports import TargetState
+from acr_migrate.referrers import (
+    Descriptor,
+    descriptors_of,
+    discover,
+    is_referrers_tag,
+    referrer_rows,
+    referrers_tag,
+)
 
 UNTAGGED_NOTE = (
     "untagged manifests are not listed: the OCI distribution API has no call that lists "
@@ -59,6 +67,9 @@ class OciInventory:
         )
 
     def images(self, repositories: Iterable[str] | None = None) -> Iterator[ImageRow]:
+        """A row per tag, then per repository the referrers of its manifests (untagged ones
+        get rows of their own; cosign's tags name their subject; the ``sha256-<hex>``
+        referrers lists of the tag schema are read, not listed)."""
         repos = sorted(repositories) if repositories is not None else self.repositories()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             pairs = [
@@ -66,7 +77,33 @@ class OciInventory:
                 for repo, tags in zip(repos, pool.map(self.client.tags, repos), strict=True)
                 for tag in sorted(tags)
             ]
-            yield from pool.map(lambda pair: self._row(*pair), pairs)
+            by_repo: dict[str, list[ImageRow]] = {}
+            for row in pool.map(lambda pair: self._row(*pair), pairs):
+                by_repo.setdefault(row.repository, []).append(row)
+            for rows in pool.map(lambda item: self._with_referrers(*item), by_repo.items()):
+                yield from rows
+
+    def _with_referrers(self, repository: str, rows: list[ImageRow]) -> list[ImageRow]:
+        lists = {
+            r.tag: r.digest for r in rows if is_referrers_tag(r.tag) and is_index(r.media_type)
+        }
+        roots = [r.digest for r in rows if r.tag not in lists]
+
+        def tag_schema(digest: str) -> list[Descriptor]:
+            held = lists.get(referrers_tag(digest))
+            if held is None:
+                return []
+            return descriptors_of(self.client.get_manifest(repository, held).json())
+
+        found = discover(
+            roots, lambda digest: self.client.referrers(repository, digest), tag_schema
+        )
+        for media_type, digest in found.skipped:
+            self.notes.append(
+                f"{repository}@{digest}: a referrer of media type {media_type!r} is not a "
+                "manifest this tool copies; it is not in the manifest"
+            )
+        return referrer_rows(rows, found, self.client.endpoint.login_server, repository)
 
     def state(
         self, repositories: Iterable[str], untagged: Iterable[tuple[str, str]] = ()

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -42,11 +42,16 @@ V2_ROUTES = [
     )
 ]
 ACR_RE = re.compile(r"^/acr/v1/(?P<repo>.+?)(?:/(?P<kind>_tags|_manifests)(?:/(?P<ref>[^/]+))?)?$")
-EXPOSE = "Docker-Content-Digest, WWW-Authenticate, Link, X-Ms-Correlation-Request-Id"
+EXPOSE = (
+    "Docker-Content-Digest, WWW-Authenticate, Link, X-Ms-Correlation-Request-Id, OCI-Subject, "
+    "OCI-Filters-Applied"
+)
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 REFRESH_TTL = 3 * 3600
 ACCESS_TTL = 75 * 60
 MAX_MANIFEST = 4 * 1024 * 1024
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")  # image-spec: a registered algorithm's form
 # Assumed (no public recording): what ACR answers a write to a locked repository/tag/manifest.
 LOCKED = ("DENIED", "The operation is disallowed on this registry, repository or image.")
 
@@ -299,6 +304,10 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         action = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method, "push")
         if not authorized(request, ("repository", repo, action)):
             return challenge(f"repository:{repo}:{action}")
+        if kind == "referrers":
+            if method not in ("GET", "HEAD"):
+                return acr_error(405, "UNSUPPORTED", "the referrers API only answers GET")
+            return referrers(request, repo, rest)
         if kind == "manifests":
             if method == "PUT":
                 if locked(repo, rest, "writeEnabled"):
@@ -345,6 +354,35 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         except httpx.HTTPError as exc:
             return acr_error(502, "UNAVAILABLE", f"backend error: {exc!r}")
 
+    def referrers(request: Request, repo: str, digest: str) -> Response:
+        """OCI distribution spec v1.1 "Listing Referrers", built from the manifests this
+        registry holds whose ``subject`` is ``digest``: never a 404 (an unknown repository or
+        digest lists nothing), 400 for a bad digest, ``artifactType`` filtered with
+        ``OCI-Filters-Applied``, pages of ``referrers_page_size`` behind ``Link``."""
+        if not DIGEST_RE.match(digest) or (
+            digest.startswith("sha256:") and not SHA256_RE.match(digest)
+        ):
+            return acr_error(400, "DIGEST_INVALID", "invalid digest", {"digest": digest})
+        items = index.referrers(repo, digest)
+        params = request.query_params
+        wanted = params.get("artifactType")
+        extra: dict[str, str] = {}
+        if wanted:
+            items = [d for d in items if d.get("artifactType") == wanted]
+            extra["OCI-Filters-Applied"] = "artifactType"
+        if params.get("last"):
+            items = [d for d in items if d["digest"] > params["last"]]
+        size = ctx.behaviour.referrers_page_size
+        page = items[:size]
+        if len(items) > size:
+            following = {"last": page[-1]["digest"]}
+            if wanted:
+                following["artifactType"] = wanted
+            query = urlencode(following)
+            extra["Link"] = f'</v2/{repo}/referrers/{digest}?{query}>; rel="next"'
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": page}
+        return Response(json.dumps(body), media_type=OCI_INDEX, headers=_headers(extra))
+
     async def put_manifest(request: Request, repo: str, ref: str) -> Response:
         data = await request.body()
         if len(data) > MAX_MANIFEST:
@@ -353,9 +391,13 @@ def create_app(ctx: Context, slot: str) -> Starlette:
         if resp.status_code == 201:
             digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
             media = request.headers.get("content-type", "").split(";")[0]
-            index.record_manifest(repo, data, media, digest)
+            entry = index.record_manifest(repo, data, media, digest)
             if not DIGEST_RE.match(ref):
                 index.record_tag(repo, ref, digest)
+            if entry.get("subject"):
+                # Spec "Pushing Manifests with Subject": a registry with the referrers API
+                # says it processed the subject, so clients skip the tag schema.
+                resp.headers["OCI-Subject"] = entry["subject"]
         return resp
 
     # ------------------------------------------------------------------ /acr/v1

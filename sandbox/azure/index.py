@@ -22,6 +22,25 @@ def default_attrs() -> dict[str, bool]:
     return {"deleteEnabled": True, "writeEnabled": True, "readEnabled": True, "listEnabled": True}
 
 
+def _record_subject(entry: dict[str, Any], doc: dict[str, Any], media: str) -> None:
+    """What the referrers API lists of a manifest with a ``subject``: its artifactType (the
+    manifest's, else an image manifest's config media type; an index may have none) and its
+    annotations."""
+    subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else None
+    for key in ("subject", "artifactType", "annotations"):
+        entry.pop(key, None)
+    if not subject or not subject.get("digest"):
+        return
+    entry["subject"] = str(subject["digest"])
+    artifact_type = doc.get("artifactType")
+    if not artifact_type and media not in INDEX_TYPES and "manifests" not in doc:
+        artifact_type = (doc.get("config") or {}).get("mediaType")
+    if artifact_type:
+        entry["artifactType"] = str(artifact_type)
+    if isinstance(doc.get("annotations"), dict) and doc["annotations"]:
+        entry["annotations"] = dict(doc["annotations"])
+
+
 def visible(entry: dict[str, Any]) -> bool:
     """False while a write is still "replicating" (see :class:`Index` ``lag``)."""
     return float(entry.get("visibleAfter") or 0.0) <= time.time()
@@ -85,6 +104,8 @@ class Index:
             self._stamp(entry)
         entry["lastUpdateTime"] = t
         entry["mediaType"] = media
+        entry["manifestSize"] = len(data)
+        _record_subject(entry, doc, media)
         if media in INDEX_TYPES or "manifests" in doc:
             children = doc.get("manifests") or []
             entry["imageSize"] = len(data) + sum(int(c.get("size", 0)) for c in children)
@@ -138,6 +159,26 @@ class Index:
         if not rec["manifests"] and not rec["tags"]:
             self._repos().pop(repo, None)
         self.store.save_soon()
+
+    def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]:
+        """Descriptors of the manifests of ``repo`` whose ``subject`` is ``digest``, by digest
+        (distribution spec v1.1 "Listing Referrers": artifactType, annotations)."""
+        rec = self.repo(repo) or {"manifests": {}}
+        found = []
+        for digest_, entry in sorted(rec["manifests"].items()):
+            if entry.get("subject") != digest or not visible(entry):
+                continue
+            descriptor: dict[str, Any] = {
+                "mediaType": entry.get("mediaType"),
+                "digest": digest_,
+                "size": int(entry.get("manifestSize") or 0),
+            }
+            if entry.get("artifactType"):
+                descriptor["artifactType"] = entry["artifactType"]
+            if entry.get("annotations"):
+                descriptor["annotations"] = dict(entry["annotations"])
+            found.append(descriptor)
+        return found
 
     def tags_of(self, repo: str, digest: str) -> list[str]:
         rec = self.repo(repo) or {"tags": {}}

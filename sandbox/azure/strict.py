@@ -185,6 +185,9 @@ class Behaviour:
     role_assignment_page_size: int = 3
     #: Seconds a data-plane read lags behind an import (a geo-replica that is behind).
     replica_lag_seconds: float = 0.0
+    #: Descriptors per page of the referrers API; the rest is behind ``Link`` (assumed size,
+    #: kept small so that paging is always exercised).
+    referrers_page_size: int = 2
 
     def update(self, data: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}
@@ -196,8 +199,10 @@ class Behaviour:
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a number >= 0")
             setattr(self, key, kind(value))
-        if self.token_ttl < 1 or self.role_assignment_page_size < 1:
-            raise ValueError("token_ttl and role_assignment_page_size must be >= 1")
+        if self.token_ttl < 1 or self.role_assignment_page_size < 1 or self.referrers_page_size < 1:
+            raise ValueError(
+                "token_ttl, role_assignment_page_size and referrers_page_size must be >= 1"
+            )
 
     def snapshot(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -9,6 +9,7 @@ import pytest
 
 from acr_migrate.manifest import (
     COLUMNS,
+    COLUMNS_WITHOUT_SUBJECT,
     ManifestError,
     manifest_metadata,
     read_manifest,
@@ -172,8 +173,41 @@ def test_header_problems() -> None:
 
 def test_wrong_field_count_names_the_row() -> None:
     data = write_manifest(rows()) + b"a,b,c,d,e,f,g,h,i,j,k\n"
-    with pytest.raises(ManifestError, match=r"row 5: has 11 fields, the header has 9"):
+    with pytest.raises(ManifestError, match=r"row 5: has 11 fields, the header has 10"):
         read_manifest(data)
+
+
+def test_a_manifest_from_before_referrers_has_no_subject_column_and_still_reads() -> None:
+    data = write_manifest(rows())
+    lines = data.decode().splitlines()
+    assert lines[0].endswith(",subject")
+    old = ("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n").encode()
+    assert old.splitlines()[0].decode() == ",".join(COLUMNS_WITHOUT_SUBJECT)
+    back = read_manifest(old, meta(old, 4))
+    assert [r.model_dump() for r in back] == [r.model_dump() for r in read_manifest(data)]
+    assert all(r.subject == "" for r in back)
+    with pytest.raises(ManifestError, match=r"row 5: has 10 fields, the header has 9"):
+        read_manifest(old + b"a,b,c,d,e,f,g,h,i,j\n")
+
+
+def test_a_referrer_row_names_its_subject() -> None:
+    signature = ImageRow(
+        source_registry=REG,
+        repository="team-a/api",
+        digest="sha256:" + "5" * 64,
+        media_type=OCI_MANIFEST,
+        size_bytes=300,
+        subject=D1,
+    )
+    data = write_manifest([*rows(), signature])
+    back = read_manifest(data)
+    assert [r.subject for r in back if r.digest == signature.digest] == [D1]
+    bad = data.replace(D1.encode() + b"\n", b"sha256:nope\n")
+    with pytest.raises(ManifestError, match=r"row 4, column 'subject': 'sha256:nope' is not"):
+        read_manifest(bad)
+    itself = data.replace(D1.encode() + b"\n", signature.digest.encode() + b"\n")
+    with pytest.raises(ManifestError, match=r"column 'subject': a manifest cannot refer to itself"):
+        read_manifest(itself)
 
 
 def test_metadata_checks() -> None:
