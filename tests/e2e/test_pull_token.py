@@ -151,7 +151,8 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
     prefix = f"pulltoken-{uid()}"
     _push(cfg, f"{prefix}/app", ["1.0", "stable"])
     _push(cfg, f"{prefix}/tools", ["2.0"])
-    _push(cfg, f"{prefix}-outside/app", ["1.0"])
+    # (not "{prefix}-outside": the registry lists "a/x" before "a-b/x", Python sorts after)
+    _push(cfg, f"outside-{prefix}/app", ["1.0"])
     location = run_export(cfg, include=[f"{prefix}/*"]).location
     token, block = f"mig-{uid()}", f"pull-{uid()}"
     tokens.append(token)
@@ -186,7 +187,7 @@ def test_an_acr_import_pulls_with_the_token_alone_and_revoke_ends_it(
     assert second and second["password"] != first["password"]
     assert not _pulls(cfg, token, first["password"], f"{prefix}/app")
     assert _pulls(cfg, token, second["password"], f"{prefix}/app")
-    assert not _pulls(cfg, token, second["password"], f"{prefix}-outside/app")
+    assert not _pulls(cfg, token, second["password"], f"outside-{prefix}/app")
 
     with monkeypatch.context() as env:
         source = _without_other_source_credentials(cfg, env, block)
