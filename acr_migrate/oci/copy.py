@@ -122,7 +122,6 @@ class OciCopyEngine:
         for referrer in item.referrers:
             if self._copy_one(item.repository, repo, referrer.digest, referrer.tags, force, stats):
                 copied = True
-            self._verify(repo, referrer.digest, referrer.tags)
         by_subject: dict[str, list[Referrer]] = {}
         for referrer in item.referrers:
             if not any(cosign_subject(tag) == referrer.subject for tag in referrer.tags):
