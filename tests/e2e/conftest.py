@@ -36,7 +36,7 @@ def target_acr(migration_config: MigrationConfig) -> RegistryEndpoint:
     user, when a test before deleted it or none created it yet): Azure serves no data plane
     for a registry that does not exist, and the runs' preflight says so."""
     from azure.core.exceptions import ResourceNotFoundError
-    from azure.mgmt.containerregistry.models import Registry, Sku
+    from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters, Sku
 
     from acr_migrate.registry import open_registry
 
@@ -44,11 +44,18 @@ def target_acr(migration_config: MigrationConfig) -> RegistryEndpoint:
     assert target.azure is not None
     ref = target.azure
     client = open_registry(target).azure().management()
-    try:
-        client.registries.get(ref.resource_group, ref.registry)
-    except ResourceNotFoundError:
-        body = Registry(location=ref.location, sku=Sku(name="Standard"), admin_user_enabled=True)
-        client.registries.begin_create(ref.resource_group, ref.registry, body).result()
+    with client:
+        try:
+            found = client.registries.get(ref.resource_group, ref.registry)
+        except ResourceNotFoundError:
+            body = Registry(
+                location=ref.location, sku=Sku(name="Standard"), admin_user_enabled=True
+            )
+            client.registries.begin_create(ref.resource_group, ref.registry, body).result()
+        else:
+            if not found.admin_user_enabled:  # another test's PUT replaced it without one
+                update = RegistryUpdateParameters(admin_user_enabled=True)
+                client.registries.begin_update(ref.resource_group, ref.registry, update).result()
     return target
 
 

@@ -47,9 +47,14 @@ def http(sbx: Sandbox) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def target(sbx: Sandbox) -> Any:
-    """The target registry (Premium), created once through ARM (an idempotent PUT)."""
+    """The target registry (Premium), created once through ARM (an idempotent PUT that replaces
+    it: it keeps the admin user the other tests sign in with)."""
     t = sbx.tenant("target")
-    body = {"location": "westeurope", "sku": {"name": "Premium"}}
+    body = {
+        "location": "westeurope",
+        "sku": {"name": "Premium"},
+        "properties": {"adminUserEnabled": True},
+    }
     mgmt = sbx.mgmt("target")
     return mgmt.registries.begin_create(t["resource_group"], t["registry"], body).result()
 

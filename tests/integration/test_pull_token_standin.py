@@ -203,9 +203,14 @@ def test_acr_import_with_a_token_pulls_only_its_repositories(
 
 @pytest.fixture(scope="module")
 def target_slot(sbx: Sandbox) -> Any:
-    """The target registry exists in ARM (an idempotent PUT), so it has a data plane."""
+    """The target registry exists in ARM (an idempotent PUT), so it has a data plane. The PUT
+    replaces the registry, so it keeps the admin user the other tests sign in with."""
     t = sbx.tenant("target")
-    body = {"location": "westeurope", "sku": {"name": "Premium"}}
+    body = {
+        "location": "westeurope",
+        "sku": {"name": "Premium"},
+        "properties": {"adminUserEnabled": True},
+    }
     mgmt = sbx.mgmt("target")
     return mgmt.registries.begin_create(t["resource_group"], t["registry"], body).result()
 
