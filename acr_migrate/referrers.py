@@ -164,6 +164,15 @@ def discover(
     return Discovery(found, skipped)
 
 
+def skipped_notes(repository: str, found: Discovery) -> list[str]:
+    """The export-report notes of referrers that are not manifests this tool copies."""
+    return [
+        f"{repository}@{digest}: a referrer of media type {media_type!r} is not a manifest "
+        "this tool copies; it is not in the manifest"
+        for media_type, digest in found.skipped
+    ]
+
+
 def referrer_rows(
     rows: Sequence[ImageRow], discovery: Discovery, source_registry: str, repository: str
 ) -> list[ImageRow]:

@@ -22,6 +22,7 @@ from acr_migrate.referrers import (
     is_referrers_tag,
     referrer_rows,
     referrers_tag,
+    skipped_notes,
 )
 
 
@@ -152,11 +153,7 @@ class AcrInventory:
         found = discover(
             roots, lambda digest: self.client.referrers(repository, digest), tag_schema
         )
-        for media_type, digest in found.skipped:
-            self.notes.append(
-                f"{repository}@{digest}: a referrer of media type {media_type!r} is not a "
-                "manifest this tool copies; it is not in the manifest"
-            )
+        self.notes += skipped_notes(repository, found)
         return referrer_rows(rows, found, self.login_server, repository)
 
     def images(self, repositories: Iterable[str] | None = None) -> Iterator[ImageRow]:

@@ -16,6 +16,7 @@ from acr_migrate.referrers import (
     is_referrers_tag,
     referrer_rows,
     referrers_tag,
+    skipped_notes,
 )
 
 UNTAGGED_NOTE = (
@@ -98,11 +99,7 @@ class OciInventory:
         found = discover(
             roots, lambda digest: self.client.referrers(repository, digest), tag_schema
         )
-        for media_type, digest in found.skipped:
-            self.notes.append(
-                f"{repository}@{digest}: a referrer of media type {media_type!r} is not a "
-                "manifest this tool copies; it is not in the manifest"
-            )
+        self.notes += skipped_notes(repository, found)
         return referrer_rows(rows, found, self.client.endpoint.login_server, repository)
 
     def state(
