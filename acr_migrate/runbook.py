@@ -30,6 +30,11 @@ class RunbookOptions(BaseModel):
     engine: EngineName = Field(default=EngineName.ACR_IMPORT, description="How images are copied")
     freeze: bool = Field(default=True, description="Freeze the source first (ACR only; asks)")
     provision: bool = Field(default=True, description="Create the target from the source (ACR)")
+    pull_token: bool = Field(
+        default=False,
+        description="Import with a temporary pull token of the source (grant-pull-token before "
+        "the import, revoke-pull-token at the end) instead of a long-lived source credential",
+    )
     principal_mapping_blob: str | None = Field(
         default=None,
         description="Reconnect role assignments with this mapping CSV in the container "

@@ -19,6 +19,7 @@ from pydantic_core import to_jsonable_python
 
 from acr_migrate.freeze import FreezeOptions
 from acr_migrate.models import RegistryEndpoint
+from acr_migrate.pull_token import PullTokenOptions, RevokeOptions, default_block_name
 from acr_migrate.runbook import RunbookMode, RunbookOptions, StepReport, runbook_markdown
 from acr_migrate.settings import CutoverOptions, ExportOptions, ImportOptions
 from acr_migrate.storage import StorageSettings
@@ -29,6 +30,7 @@ from flows.cutover import delete_source
 from flows.final_test import final_test
 from flows.freeze import freeze_source
 from flows.provision import provision_registry
+from flows.pull_token import grant_pull_token, revoke_pull_token
 from flows.rbac import reconnect_rbac
 from flows.revoke import revoke_access
 from flows.source_export import source_export
@@ -91,6 +93,9 @@ def _plan(
     mapping = options.principal_mapping_blob
     cutover = CutoverOptions(**scope, approval_timeout_seconds=options.approval_timeout_seconds)
     imports = ImportOptions(engine=options.engine, **scope)
+    block = default_block_name(source.name)
+    # With a pull token, the import reads the source with the token alone.
+    puller = source.model_copy(update={"pull_token_block": block}) if options.pull_token else source
     steps: list[tuple[bool, str, str, Callable[..., Any], Params]] = [
         (
             options.freeze,
@@ -114,11 +119,18 @@ def _plan(
             lambda m: {**both, "manifest": m},
         ),
         (
+            options.pull_token,
+            "temporary pull credential",
+            "grant-pull-token/grant-pull-token",
+            grant_pull_token,
+            _fixed({**ends, "options": PullTokenOptions(**scope)}),
+        ),
+        (
             True,
             "migrate images",
             "target-import/target-import",
             target_import,
-            lambda m: {**both, "manifest": m, "options": imports},
+            lambda m: {**both, "source": puller, "manifest": m, "options": imports},
         ),
         (
             mapping is not None,
@@ -149,6 +161,15 @@ def _plan(
             lambda m: {**ends, "manifest": m, "options": cutover},
         ),
     ]
+    steps.append(
+        (
+            options.pull_token,
+            "revoke (pull token)",
+            "revoke-pull-token/revoke-pull-token",
+            revoke_pull_token,
+            _fixed({"source": source, "options": RevokeOptions()}),
+        )
+    )
     for who, registry in (("source", source), ("target", target)):
         revoke = {"registry": registry, "principals": options.migration_principals}
         steps.append(

@@ -30,6 +30,7 @@ def test_every_option_adds_its_step_in_runbook_order() -> None:
         "final test",
     ]
     most = RunbookOptions(
+        pull_token=True,
         principal_mapping_blob="src/principal-mapping.csv",
         aks_clusters=[CLUSTER],
         delete_source=True,
@@ -39,11 +40,13 @@ def test_every_option_adds_its_step_in_runbook_order() -> None:
         "freeze",
         "document",
         "create",
+        "temporary pull credential",
         "migrate images",
         "reconnect roles",
         "reconnect applications",
         "final test",
         "delete the source",
+        "revoke (pull token)",
         "revoke (source)",
         "revoke (target)",
     ]
@@ -55,6 +58,7 @@ def test_each_step_names_a_deployment_of_its_own_flow() -> None:
         for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
     }
     most = RunbookOptions(
+        pull_token=True,
         principal_mapping_blob="m.csv",
         aks_clusters=[CLUSTER],
         delete_source=True,
@@ -65,3 +69,11 @@ def test_each_step_names_a_deployment_of_its_own_flow() -> None:
         assert flow_name == fn.name, step
         assert f"{fn.fn.__name__}|{name}" in declared, step
         assert params(None)  # every step gets its parameters
+
+
+def test_with_a_pull_token_the_import_reads_the_source_with_the_token_alone() -> None:
+    steps = {s[0]: s for s in _plan(SOURCE, TARGET, STORAGE, RunbookOptions(pull_token=True))}
+    imported = steps["migrate images"][3](None)["source"]
+    assert imported.pull_token_block == "acr-migrate-pull-src"
+    plain = _plan(SOURCE, TARGET, STORAGE, RunbookOptions())
+    assert next(s for s in plain if s[0] == "migrate images")[3](None)["source"] == SOURCE
