@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from prefect import task
 
 from acr_migrate.final_test import PullCheck, pull_checks
 from acr_migrate.models import ConfigError, ImageRow, RegistryEndpoint
-from acr_migrate.rbac import Decision, parse_mapping, plan_assignments
-from acr_migrate.storage import (
-    REGISTRY_NAME,
-    BlobStore,
-    ManifestLocation,
-    StorageSettings,
-    safe_name,
-)
+from acr_migrate.rbac import Decision, plan_assignments
+from acr_migrate.storage import BlobStore, ManifestLocation, StorageSettings
+from tasks.handover import registry_document_at
 from tasks.presets import ONCE, TRANSIENT
-from tasks.rbac import MAPPING_NAME
+from tasks.rbac import read_principal_mapping
 from tasks.registries import registry
 
 
@@ -41,16 +34,16 @@ def missing_assignments(
     target_registry = registry(target)
     if not target_registry.is_azure:
         return None
-    store = BlobStore(storage)
-    exported = json.loads(store.get(location.sibling(REGISTRY_NAME))[0])
+    exported = registry_document_at(BlobStore(storage), location)
     documented = (exported.get("azure") or {}).get("role_assignments")
-    name = mapping_blob or f"{safe_name(source_name)}/{MAPPING_NAME}"
-    if documented is None or not store.names(name):
+    if documented is None:
         return None
     try:
-        mapping = parse_mapping(store.get(name)[0], f"{storage.container}/{name}")
+        _, mapping = read_principal_mapping(storage, source_name, mapping_blob)
     except ConfigError as exc:
         return [str(exc)]
+    if mapping is None:
+        return None
     plan = plan_assignments(documented, mapping, target_registry.role_assignments())
     return [
         f"role {p.role} for {p.target_principal} (source {p.source_principal})"

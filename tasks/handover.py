@@ -62,9 +62,14 @@ def fetch_registry_document(
     """The ``registry.json`` written beside the manifest at ``location`` (the source's newest
     export if unset): its blob name and content."""
     store = BlobStore(storage)
-    blob = (location or store.latest_manifest(source_name)).sibling(REGISTRY_NAME)
-    data, _ = store.get(blob)
-    return blob, dict(json.loads(data))
+    location = location or store.latest_manifest(source_name)
+    return location.sibling(REGISTRY_NAME), registry_document_at(store, location)
+
+
+def registry_document_at(store: BlobStore, location: ManifestLocation) -> dict:
+    """The ``registry.json`` written beside the manifest at ``location``."""
+    data, _ = store.get(location.sibling(REGISTRY_NAME))
+    return dict(json.loads(data))
 
 
 @task(name="previous-manifest", **STORAGE)

@@ -16,18 +16,30 @@ from tasks.registries import registry
 MAPPING_NAME = "principal-mapping.csv"
 
 
+def read_principal_mapping(
+    storage: StorageSettings, source_name: str, blob: str
+) -> tuple[str, dict[str, str] | None]:
+    """Where the mapping CSV is (``blob``, else ``<source>/principal-mapping.csv``) and its
+    rows checked one by one (None when there is no such blob)."""
+    name = blob or f"{safe_name(source_name)}/{MAPPING_NAME}"
+    where = f"{storage.container}/{name}"
+    store = BlobStore(storage)
+    if not store.names(name):
+        return where, None
+    data, _ = store.get(name)
+    return where, parse_mapping(data, where)
+
+
 @task(name="principal-mapping", **STORAGE)
 def principal_mapping(storage: StorageSettings, source_name: str, blob: str) -> dict[str, str]:
     """The mapping CSV (``blob``, else ``<source>/principal-mapping.csv``), checked row by row."""
-    name = blob or f"{safe_name(source_name)}/{MAPPING_NAME}"
-    store = BlobStore(storage)
-    if not store.names(name):
+    where, mapping = read_principal_mapping(storage, source_name, blob)
+    if mapping is None:
         raise ConfigError(
-            f"no principal mapping at {storage.container}/{name}: upload a CSV with the header "
+            f"no principal mapping at {where}: upload a CSV with the header "
             "source_principal_id,target_principal_id (a target of 'drop' gives nothing)"
         )
-    data, _ = store.get(name)
-    return parse_mapping(data, f"{storage.container}/{name}")
+    return mapping
 
 
 @task(name="role-assignments", task_run_name="assignments of {target.name}", **TRANSIENT)
