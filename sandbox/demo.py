@@ -85,6 +85,10 @@ class Demo:
 
     def run(self, step: str, deployment: str, parameters: dict[str, Any] | None = None) -> DemoRun:
         """Start a run of ``deployment`` (``flow/deployment``) and wait for it."""
+        return self.wait(step, deployment, self.start(step, deployment, parameters).id)
+
+    def start(self, step: str, deployment: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Create a run of ``deployment`` (as the Run button does) and print its link."""
 
         async def create(client: Any) -> Any:
             found = await client.read_deployment_by_name(deployment)
@@ -94,7 +98,7 @@ class Demo:
 
         run = self.call(create)
         self.say(f"      {step:<22} started: {self.link(run.id)}")
-        return self.wait(step, deployment, run.id)
+        return run
 
     def triggered_run(self, deployment: str, since: datetime, blob_prefix: str) -> UUID:
         """The run of ``deployment`` that an event started after ``since`` for a manifest under
@@ -181,12 +185,7 @@ def run_cutover_demo(
     demo = Demo(api_url, ui_url, say)
     parameters = {"options": {"mode": "deployments", "freeze": True, "delete_source": True}}
 
-    async def create(client: Any) -> Any:
-        found = await client.read_deployment_by_name("migrate-registry/migrate-registry")
-        return await client.create_flow_run_from_deployment(found.id, parameters=parameters)
-
-    run = demo.call(create)
-    say(f"      runbook                started: {demo.link(run.id)}")
+    run = demo.start("runbook", "migrate-registry/migrate-registry", parameters)
     answered: set[UUID] = set()
 
     async def paused(client: Any) -> list[Any]:
