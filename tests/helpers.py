@@ -159,3 +159,16 @@ def push_referrer_graph(endpoint: Endpoint, repository: str, graph: ReferrerGrap
     for artifact in (graph.sbom, graph.signature, graph.attestation, graph.sbom_signature):
         push_referrer(endpoint, repository, artifact)
     push_image(endpoint, repository, [graph.cosign_tag], graph.cosign)
+
+
+def put_target_registry(sbx: Any) -> Any:
+    """The sandbox's target ACR through ARM (an idempotent PUT, Premium). A PUT replaces the
+    registry, as in Azure, so it keeps the admin user the other tests sign in with."""
+    t = sbx.tenant("target")
+    body = {
+        "location": "westeurope",
+        "sku": {"name": "Premium"},
+        "properties": {"adminUserEnabled": True},
+    }
+    mgmt = sbx.mgmt("target")
+    return mgmt.registries.begin_create(t["resource_group"], t["registry"], body).result()

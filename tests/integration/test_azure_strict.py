@@ -27,7 +27,7 @@ from acr_migrate.registry import open_engine, open_registry
 from acr_migrate.settings import MigrationConfig
 from sandbox.azure.clients import Sandbox
 from sandbox.oci_push import build_image, build_index, make_layer, push_image
-from tests.helpers import push_endpoint, uid
+from tests.helpers import push_endpoint, put_target_registry, uid
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +47,8 @@ def http(sbx: Sandbox) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def target(sbx: Sandbox) -> Any:
-    """The target registry (Premium), created once through ARM (an idempotent PUT that replaces
-    it: it keeps the admin user the other tests sign in with)."""
-    t = sbx.tenant("target")
-    body = {
-        "location": "westeurope",
-        "sku": {"name": "Premium"},
-        "properties": {"adminUserEnabled": True},
-    }
-    mgmt = sbx.mgmt("target")
-    return mgmt.registries.begin_create(t["resource_group"], t["registry"], body).result()
+    """The target registry exists in ARM (created or replaced, keeping its admin user)."""
+    return put_target_registry(sbx)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from acr_migrate.registry import open_registry
 from acr_migrate.settings import MigrationConfig
 from sandbox.azure.clients import Sandbox
 from sandbox.oci_push import Endpoint, RegistryError, build_image, make_layer, push_image
-from tests.helpers import push_endpoint, uid
+from tests.helpers import push_endpoint, put_target_registry, uid
 
 pytestmark = pytest.mark.integration
 
@@ -203,16 +203,8 @@ def test_acr_import_with_a_token_pulls_only_its_repositories(
 
 @pytest.fixture(scope="module")
 def target_slot(sbx: Sandbox) -> Any:
-    """The target registry exists in ARM (an idempotent PUT), so it has a data plane. The PUT
-    replaces the registry, so it keeps the admin user the other tests sign in with."""
-    t = sbx.tenant("target")
-    body = {
-        "location": "westeurope",
-        "sku": {"name": "Premium"},
-        "properties": {"adminUserEnabled": True},
-    }
-    mgmt = sbx.mgmt("target")
-    return mgmt.registries.begin_create(t["resource_group"], t["registry"], body).result()
+    """The target registry exists in ARM (created or replaced, keeping its admin user)."""
+    return put_target_registry(sbx)
 
 
 @pytest.fixture
