@@ -5,7 +5,7 @@ UV ?= uv
 RUN := $(UV) run --frozen
 IMAGES ?= 36
 
-.PHONY: help setup deps demo demo-cutover test lint typecheck unit integration e2e sandbox-up sandbox-down clean
+.PHONY: help setup deps demo demo-cutover bench test lint typecheck unit integration e2e sandbox-up sandbox-down clean
 
 help:
 	@echo "make demo   - install what is needed, start the sandbox and its Prefect server, run the"
@@ -72,6 +72,10 @@ endif
 test: setup lint typecheck
 	@echo "pytest-randomly seed: $(SEED) (the same order again: make test SEED=$(SEED))"
 	$(RUN) pytest -q -p randomly --randomly-seed=$(SEED)
+
+# Side-by-side measurements (issue 11): ratios from one run each, raw figures in
+# benchmarks/results/*.json. Not part of make test; under 15 minutes on 2 cores.
+bench: setup
 
 unit: deps
 	$(RUN) pytest -q tests/unit
