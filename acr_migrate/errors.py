@@ -145,6 +145,24 @@ def classify(exc: BaseException) -> Classification:
     return Classification(False)
 
 
+#: The answers that mean "slow down": too many requests, or the service is overloaded.
+THROTTLE_STATUSES = frozenset({429, 503})
+
+
+def throttling_of(exc: BaseException) -> float | None:
+    """``None`` unless ``exc`` (or its cause) is a 429/503; then its ``Retry-After`` in seconds
+    (0.0 when the service did not say)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        status = _status_of(current)
+        if status is not None:
+            return (_retry_after_of(current) or 0.0) if status in THROTTLE_STATUSES else None
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Shorthand for ``classify(exc).transient``."""
     return classify(exc).transient

@@ -217,3 +217,28 @@ class ImportResult(BaseModel):
     def label(self) -> str:
         """Same naming as :attr:`ImportItem.label`."""
         return ImportItem(repository=self.repository, digest=self.digest, tags=self.tags).label
+
+
+class ConcurrencyStats(BaseModel):
+    """How many images a run had in flight, and how often the target throttled it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adaptive: bool
+    #: Images allowed in flight at the moment of reading (the ceiling when not adaptive).
+    current: int
+    #: The highest it reached.
+    peak: int
+    ceiling: int
+    #: Attempts answered 429/503, each one (also those that did not cut the window).
+    throttled: int = 0
+    #: Times the window was cut.
+    cuts: int = 0
+
+    def text(self) -> str:
+        """``concurrency 7 (peak 12, ceiling 32), 3 throttled``: one line for people."""
+        mode = "" if self.adaptive else "fixed "
+        return (
+            f"{mode}concurrency {self.current} (peak {self.peak}, ceiling {self.ceiling}), "
+            f"{self.throttled} throttled"
+        )

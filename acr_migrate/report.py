@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from acr_migrate.changes import ManifestChanges
 from acr_migrate.deletion import METHOD_ARM, DeletionPlan
-from acr_migrate.models import Action, ImportResult, ImportStatus, PlanItem
+from acr_migrate.models import Action, ConcurrencyStats, ImportResult, ImportStatus, PlanItem
 from acr_migrate.plan import Plan
 from acr_migrate.references import short_digest
 from acr_migrate.summaries import ExportSummary
@@ -104,6 +104,7 @@ def import_markdown(
     manifest_url: str,
     dry_run: bool,
     slowest: int = 5,
+    concurrency: ConcurrencyStats | None = None,
 ) -> str:
     """A summary a person can read at a glance."""
     counts = Counter(r.status.value for r in results)
@@ -121,6 +122,14 @@ def import_markdown(
     if results:
         lines += ["", "| result | images |", "|---|---:|"]
         lines += [f"| {s.value} | {counts.get(s.value, 0)} |" for s in ImportStatus]
+    if concurrency:
+        lines += [
+            "",
+            f"Images in flight: {concurrency.current} at the end, {concurrency.peak} at most, "
+            f"ceiling {concurrency.ceiling} ({'adaptive' if concurrency.adaptive else 'fixed'}); "
+            f"throttled attempts (429/503): {concurrency.throttled}, window cut "
+            f"{concurrency.cuts} time(s).",
+        ]
     lines += referrer_lines(plan, results, dry_run)
     if dry_run and plan.imports:
         lines += ["", f"## Would import ({len(plan.imports)})", ""]

@@ -7,7 +7,7 @@ The config file is TOML::
     [source]  name, url, username, password_env, ca_bundle
     [target]  name, url, username, password_env, ca_bundle
     [storage] container, connection_string_env | account_url
-    [migration] engine, concurrency, include, exclude, force, dry_run, retries
+    [migration] engine, concurrency, adaptive, include, exclude, force, dry_run, retries
 
 Secrets never live in it: ``password_env`` and ``connection_string_env`` name environment
 variables (set on the worker, or loaded from ``env_file`` by the CLI).
@@ -58,6 +58,11 @@ class ImportOptions(BaseModel):
 
     engine: EngineName = Field(default=EngineName.OCI_COPY, description="How images are copied")
     concurrency: int = Field(default=8, ge=1, le=256, description="Images imported at once")
+    adaptive: bool = Field(
+        default=True,
+        description="Start fewer images at once, grow while the target keeps up, cut on "
+        "throttling (up to concurrency); off: always concurrency",
+    )
     include: list[str] = Field(
         default_factory=list, description="Only images matching: repo glob, repo:tag glob, /regex/"
     )

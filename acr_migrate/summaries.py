@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from acr_migrate.models import ImageRow, ImportResult, ImportStatus
+from acr_migrate.models import ConcurrencyStats, ImageRow, ImportResult, ImportStatus
 from acr_migrate.plan import Plan
 from acr_migrate.storage import ManifestLocation
 from acr_migrate.validate import ValidationReport
@@ -78,6 +78,7 @@ class ImportSummary(BaseModel):
     dry_run: bool
     ok: bool
     referrers: int = 0  # referrers in the target with the images that landed (or would)
+    concurrency: ConcurrencyStats | None = None  # images in flight and throttles (not dry run)
 
     @classmethod
     def of(
@@ -89,6 +90,7 @@ class ImportSummary(BaseModel):
         *,
         results_url: str,
         dry_run: bool,
+        concurrency: ConcurrencyStats | None = None,
     ) -> ImportSummary:
         failed = [f"{r.label}: {r.error}" for r in results if r.status is ImportStatus.FAILED]
         return cls(
@@ -103,6 +105,7 @@ class ImportSummary(BaseModel):
             dry_run=dry_run,
             ok=not failed and (validation is None or validation.ok),
             referrers=sum(r.referrers for r in results if r.status is not ImportStatus.FAILED),
+            concurrency=concurrency,
         )
 
     def message(self) -> str:
@@ -118,6 +121,8 @@ class ImportSummary(BaseModel):
             parts += [f"validation: {counts_text(self.validation)}"]
         if self.referrers:
             parts += [f"referrers: {self.referrers}"]
+        if self.concurrency and self.concurrency.throttled:
+            parts += [self.concurrency.text()]
         return "; ".join(parts)
 
 

@@ -52,23 +52,27 @@ class Progress:
 
     def __init__(self, key: str, total: int, description: str, every: float = 1.0):
         self.total = total
+        self.description = description
         self.every = every
         self._last = 0.0
-        self._shown = -1.0
+        self._shown: tuple[float, str | None] = (-1.0, None)
         start = 0.0 if total else 100.0
         self.id: UUID | None = create_progress_artifact(start, key=key, description=description)  # type: ignore[assignment]
 
-    def update(self, done: int, *, force: bool = False) -> None:
+    def update(self, done: int, *, force: bool = False, note: str | None = None) -> None:
+        """Show ``done`` of the total; ``note`` (e.g. the concurrency now) follows the
+        description."""
         if self.id is None or not self.total:
             return
         percent = round(100.0 * done / self.total, 1)
+        text = f"{self.description}; {note}" if note else None
         now = time.monotonic()
-        if percent == self._shown or (
+        if (percent, text) == self._shown or (
             not force and done < self.total and now - self._last < self.every
         ):
             return
-        self._last, self._shown = now, percent
+        self._last, self._shown = now, (percent, text)
         try:
-            update_progress_artifact(self.id, percent)
+            update_progress_artifact(self.id, percent, description=text)
         except Exception:
             pass  # progress is for people; never fail an import over it

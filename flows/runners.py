@@ -50,8 +50,8 @@ class TaskRunnerSettings(BaseModel):
         default=2.0,
         ge=1.0,
         le=8.0,
-        description="Images in flight per run = concurrency x headroom, so raising the global "
-        "limit in the UI takes effect during the run",
+        description="Task runs started at once per run = concurrency x headroom; the images "
+        "copying at once stay within concurrency, the adaptive window and the global limit",
     )
 
     max_images_per_second: float = Field(

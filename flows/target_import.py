@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
+from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from acr_migrate.errors import backoff_delays
 from acr_migrate.journal import Journal, final_results
 from acr_migrate.models import (
     Action,
+    ConcurrencyStats,
     ImageRow,
     ImportItem,
     ImportResult,
@@ -34,6 +37,7 @@ from tasks.handover import resolve_manifest, unfinished_imports, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
 from tasks.limits import ensure_limit, limit_name
+from tasks.limits.adaptive import close_window, window_stats
 from tasks.preflight import preflight
 from tasks.registries import close_all
 
@@ -61,7 +65,7 @@ def target_import(
     location, rows = resolve_manifest(storage, source.name, manifest)
     get_run_logger().info("manifest %s: %d rows verified", location.blob, len(rows))
     plan, options = _approved_plan(target, rows, options, approval)
-    results = _import_all(
+    results, concurrency = _import_all(
         plan, source, target, options, runner, Journal.open(storage, location, run_tag())
     )
     validation: ValidationReport | None = None
@@ -76,9 +80,15 @@ def target_import(
         if not isinstance(report, ValidationReport):
             return Failed(message=f"validation could not run: {checked.message}")
         validation = report
-    _publish(target, location, plan, results, validation, options.dry_run)
+    _publish(target, location, plan, results, validation, options.dry_run, concurrency)
     summary = ImportSummary.of(
-        location, plan, results, validation, results_url=results_url, dry_run=options.dry_run
+        location,
+        plan,
+        results,
+        validation,
+        results_url=results_url,
+        dry_run=options.dry_run,
+        concurrency=concurrency,
     )
     return (Completed if summary.ok else Failed)(message=summary.message(), data=summary)
 
@@ -117,9 +127,17 @@ def _publish(
     results: list[ImportResult],
     validation: ValidationReport | None,
     dry_run: bool,
+    concurrency: ConcurrencyStats | None,
 ) -> None:
     """The run's artifacts: the plan (dry run), or the results table and the report."""
-    report = import_markdown(plan, results, validation, manifest_url=location.blob, dry_run=dry_run)
+    report = import_markdown(
+        plan,
+        results,
+        validation,
+        manifest_url=location.blob,
+        dry_run=dry_run,
+        concurrency=concurrency,
+    )
     key = artifact_key("import", target.name)
     if dry_run:
         markdown(f"{key}-plan", report, f"Import plan (dry run) into {target.name}")
@@ -136,18 +154,21 @@ def _import_all(
     options: ImportOptions,
     settings: TaskRunnerSettings,
     journal: Journal,
-) -> list[ImportResult]:
+) -> tuple[list[ImportResult], ConcurrencyStats | None]:
     """Submit one task per image on a bounded runner; collect every outcome, failures included,
-    each written to the run's journal as it comes."""
+    each written to the run's journal as it comes. Also how many images were in flight (the
+    run's adaptive window, :mod:`tasks.limits.adaptive`) and how often the target throttled."""
     items = plan.imports
     if options.dry_run:
-        return [ImportResult.of(item, ImportStatus.DRY_RUN) for item in items]
+        return [ImportResult.of(item, ImportStatus.DRY_RUN) for item in items], None
     limit = limit_name(target)
     if items:
         slots = ensure_limit(limit, options.concurrency)
         get_run_logger().info(
-            "importing %d image(s); global concurrency limit %s: %d slot(s)",
+            "importing %d image(s); %s up to %d at once; global concurrency limit %s: %d slot(s)",
             len(items),
+            "adaptive," if options.adaptive else "fixed,",
+            options.concurrency,
             limit,
             slots,
         )
@@ -159,7 +180,8 @@ def _import_all(
         f"Images finished of {len(items)} into {target.name}",
     )
     if not items:  # no runner to start (a Dask runner would start a cluster for nothing)
-        return []
+        return [], None
+    window_key = f"{limit}@{flow_run.id or uuid.uuid4()}"
     task: Any = import_image.with_options(
         retries=options.retries,
         retry_delay_seconds=backoff_delays(max(1, options.retries), options.retry_delay_seconds),
@@ -172,6 +194,8 @@ def _import_all(
         "concurrency": options.concurrency,
         "limit": limit,
         "max_per_second": settings.max_images_per_second,
+        "window_key": window_key,
+        "adaptive": options.adaptive,
     }
     results: list[ImportResult] = []
     try:
@@ -189,10 +213,16 @@ def _import_all(
                 results.append(result)
                 journal.add(result)
                 publish(result, len(results), len(items))
-                progress.update(len(results))
+                progress.update(len(results), note=_window_note(window_key))
     finally:
         journal.flush()
         close_all()
-    progress.update(len(results), force=True)
+        concurrency = close_window(window_key)
+    progress.update(len(results), force=True, note=concurrency.text() if concurrency else None)
     order = {(i.repository, i.digest): n for n, i in enumerate(items)}
-    return sorted(results, key=lambda r: order[(r.repository, r.digest)])
+    return sorted(results, key=lambda r: order[(r.repository, r.digest)]), concurrency
+
+
+def _window_note(key: str) -> str | None:
+    stats = window_stats(key)
+    return stats.text() if stats else None

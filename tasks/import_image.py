@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import ExitStack
 
 from prefect import task
 from prefect.runtime import task_run as current_task_run
 
 from acr_migrate.models import ImportItem, ImportResult, ImportStatus, RegistryEndpoint
 from tasks.limits import pace, slot
+from tasks.limits.adaptive import window
 from tasks.presets import IMPORT
 from tasks.registries import engine_for
 
@@ -61,22 +63,27 @@ def import_image(
     concurrency: int = 8,
     limit: str | None = None,
     max_per_second: float = 0.0,
+    window_key: str | None = None,
+    adaptive: bool = True,
 ) -> ImportResult:
     """Put ``item`` into the target with its tags; raises when it cannot.
 
     With ``limit``, the copy holds one slot of that Prefect global concurrency limit (the
     operator's knob in the UI); waiting for a slot does not count as an attempt. With
     ``max_per_second``, the images of this process into this target start at most that often
-    (see ``TaskRunnerSettings.max_images_per_second``).
+    (see ``TaskRunnerSettings.max_images_per_second``). With ``window_key``, the copy also holds
+    a place in the run's adaptive window (:mod:`tasks.limits.adaptive`): at most ``concurrency``
+    images, fewer while the target throttles (``adaptive``; else always ``concurrency``).
     """
     attempt = int(current_task_run.run_count or 1)
     pace(limit or target.name, max_per_second)
     try:
         copier = engine_for(engine, source, target, concurrency)
-        if limit:
-            with slot(limit):
-                result = copier.import_image(item, force=force)
-        else:
+        with ExitStack() as held:
+            if window_key:
+                held.enter_context(window(window_key, concurrency, adaptive).admit())
+            if limit:
+                held.enter_context(slot(limit))
             result = copier.import_image(item, force=force)
     except Exception as exc:
         exc.acr_attempts = attempt  # type: ignore[attr-defined]

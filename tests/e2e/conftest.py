@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ import pytest
 from acr_migrate.models import RegistryEndpoint
 from acr_migrate.settings import MigrationConfig, load_config
 from sandbox import api, prefect_server
+from sandbox.certs import cert_paths
+from sandbox.fault_proxy import FaultConfig, FaultProxy, FaultState, create_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -251,3 +255,41 @@ def finished_import(deployed: Deployed) -> FinishedImport:
         import_run=import_run,
         image_runs={r.name: r for r in runs},
     )
+
+
+class RecordingState(FaultState):
+    """Fault decisions as usual, plus when each request arrived and whether it was refused."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.seen: list[tuple[float, str, str, bool]] = []
+        self._seen_lock = threading.Lock()
+
+    def decide(self, method: str, path: str) -> tuple[bool, float]:
+        fault, latency = super().decide(method, path)
+        with self._seen_lock:
+            self.seen.append((time.monotonic(), method, path, fault))
+        return fault, latency
+
+
+@pytest.fixture
+def recording_proxy(sandbox_state: dict[str, Any]) -> Iterator[Any]:
+    """``make(backend_url, **faults)``: a fault proxy in front of a registry that records when
+    each request arrived and whether it was refused (``state.seen``)."""
+    certs = cert_paths(Path(sandbox_state["root"]))
+    started: list[FaultProxy] = []
+
+    def make(backend_url: str, **faults: Any) -> tuple[FaultProxy, RecordingState]:
+        proxy = FaultProxy(
+            backend_url, certfile=certs.server_pem, keyfile=certs.server_key, ca_bundle=certs.ca_pem
+        )
+        state = RecordingState(FaultConfig(**faults))
+        verify = ssl.create_default_context(cafile=str(certs.ca_pem))
+        proxy.state = state
+        proxy._app = create_app(backend_url, state, verify)
+        started.append(proxy.start())
+        return proxy, state
+
+    yield make
+    for proxy in started:
+        proxy.stop()

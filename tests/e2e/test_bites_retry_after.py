@@ -7,60 +7,17 @@ seconds after the throttled one: that gap is the behaviour under test, not a spe
 
 from __future__ import annotations
 
-import ssl
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from acr_migrate.settings import EngineName, MigrationConfig
-from sandbox.certs import cert_paths
-from sandbox.fault_proxy import FaultConfig, FaultProxy, FaultState, create_app
 from sandbox.oci_push import build_image, make_layer, push_image
 from tests.helpers import push_endpoint, run_export, run_import, task_runs_of, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
 RETRY_AFTER = 8  # seconds; well above the task's own retry delay, so only the header explains it
-
-
-class RecordingState(FaultState):
-    """Fault decisions as usual, plus when each request arrived and whether it was refused."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.seen: list[tuple[float, str, str, bool]] = []
-        self._seen_lock = threading.Lock()
-
-    def decide(self, method: str, path: str) -> tuple[bool, float]:
-        fault, latency = super().decide(method, path)
-        with self._seen_lock:
-            self.seen.append((time.monotonic(), method, path, fault))
-        return fault, latency
-
-
-@pytest.fixture
-def recording_proxy(sandbox_state: dict[str, Any]) -> Iterator[Any]:
-    certs = cert_paths(Path(sandbox_state["root"]))
-    started: list[FaultProxy] = []
-
-    def make(backend_url: str, **faults: Any) -> tuple[FaultProxy, RecordingState]:
-        proxy = FaultProxy(
-            backend_url, certfile=certs.server_pem, keyfile=certs.server_key, ca_bundle=certs.ca_pem
-        )
-        state = RecordingState(FaultConfig(**faults))
-        verify = ssl.create_default_context(cafile=str(certs.ca_pem))
-        proxy.state = state
-        proxy._app = create_app(backend_url, state, verify)
-        started.append(proxy.start())
-        return proxy, state
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 def test_the_retry_waits_for_retry_after(
