@@ -45,7 +45,7 @@ def test_starts_small_and_doubles_per_round_up_to_the_ceiling() -> None:
     assert window.stats().peak == 20 and window.stats().throttled == 0
 
 
-def test_a_throttle_halves_the_window_once_per_round() -> None:
+def test_a_throttle_cuts_the_window_once_per_round() -> None:
     window = AdaptiveWindow(ceiling=32, start=16, clock=Clock())
     tickets = fill(window)
     assert len(tickets) == 16
@@ -53,13 +53,13 @@ def test_a_throttle_halves_the_window_once_per_round() -> None:
     for ticket in tickets[:3]:
         window.throttled(ticket, None)
     stats = window.stats()
-    assert (stats.current, stats.cuts, stats.throttled) == (8, 1, 3)
+    assert (stats.current, stats.cuts, stats.throttled) == (11, 1, 3)  # 16 x 0.7
     for ticket in tickets[3:]:
         window.failed(ticket)
     # An attempt sent after the cut is throttled too: a second cut.
     later = fill(window)
     window.throttled(later[0], None)
-    assert window.stats().current == 4 and window.stats().cuts == 2
+    assert window.stats().current == 7 and window.stats().cuts == 2
 
 
 def test_after_a_cut_it_grows_by_one_per_window_of_landings() -> None:
@@ -68,8 +68,8 @@ def test_after_a_cut_it_grows_by_one_per_window_of_landings() -> None:
     window.throttled(first[0], None)
     for ticket in first[1:]:
         window.failed(ticket)
-    assert window.stats().current == 8
-    for expected in (9, 10, 11):
+    assert window.stats().current == 11
+    for expected in (12, 13, 14):
         tickets = fill(window)
         for ticket in tickets:
             window.landed(ticket)
@@ -98,6 +98,22 @@ def test_retry_after_holds_every_new_start_until_it_has_passed() -> None:
     clock.now += 2.4
     assert window.try_start() is None, "started during Retry-After"
     clock.now += 0.2
+    assert window.try_start() is not None
+
+
+def test_starts_are_spread_over_one_latency_once_an_image_landed() -> None:
+    clock = Clock()
+    window = AdaptiveWindow(ceiling=16, start=8, clock=clock)
+    (first, *others) = fill(window)
+    assert len(others) == 7, "before any landing, the window starts at once"
+    clock.now += 2.0
+    window.landed(first)  # took 2 s; the window is now 9: a start each 2/9 s
+    assert window.stats().current == 9
+    assert window.try_start() is not None
+    assert window.try_start() is None, "two starts within 2/9 s"
+    clock.now += 0.2
+    assert window.try_start() is None
+    clock.now += 0.03
     assert window.try_start() is not None
 
 
@@ -133,7 +149,7 @@ def test_admit_steers_the_window_by_the_outcome() -> None:
     assert window.stats().current == 9 and window.stats().throttled == 0
     with pytest.raises(RegistryHTTPError), window.admit():
         raise throttle(503, retry_after=3)
-    assert window.stats().current == 4 and window.stats().throttled == 1
+    assert window.stats().current == 6 and window.stats().throttled == 1  # 9 x 0.7
     assert window.try_start() is None
     clock.now += 3
     assert window.try_start() is not None
@@ -197,12 +213,12 @@ def test_threads_never_exceed_the_window() -> None:
 
 
 def test_windows_are_per_key_and_forgotten_when_closed() -> None:
-    one = adaptive.window("unit-a", 8)
-    assert adaptive.window("unit-a", 8) is one
+    one = adaptive.window("unit-a", 16)
+    assert adaptive.window("unit-a", 16) is one
     assert adaptive.window("unit-b", 8) is not one
     with one.admit():
         pass
     closed = adaptive.close_window("unit-a")
-    assert closed is not None and closed.current == 5
+    assert closed is not None and closed.current == adaptive.START + 1
     assert adaptive.window_stats("unit-a") is None
     adaptive.close_window("unit-b")
