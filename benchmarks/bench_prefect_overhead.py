@@ -59,6 +59,16 @@ SERVER_ENV = dict(PREFECT_SERVER_SETTINGS)
 # --- the child: run the flow against PREFECT_API_URL ---------------------------------------
 
 
+class NoJournal:
+    """The stage's journal, kept nowhere: the benchmark has no manifest blob to sit beside."""
+
+    def add(self, result: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 def child(images: int, concurrency: int, limit: bool) -> dict[str, Any]:
     from prefect import flow
     from prefect.runtime import flow_run
@@ -108,7 +118,14 @@ def child(images: int, concurrency: int, limit: bool) -> dict[str, Any]:
     @flow(name="bench-import", log_prints=False)
     def bench() -> tuple[str, int]:
         settings = TaskRunnerSettings(headroom=float(os.environ.get("BENCH_HEADROOM", "2")))
-        results = target_import._import_all(plan, source, target, options, settings)
+        results, _ = target_import._import_all(
+            plan,
+            source,
+            target,
+            options,
+            settings,
+            NoJournal(),  # type: ignore[arg-type]
+        )
         return str(flow_run.id), len(results)
 
     start = time.perf_counter()

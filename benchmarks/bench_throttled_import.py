@@ -16,7 +16,8 @@ engine, every option at its default but these:
 
 - ``adaptive``: ``concurrency 32, adaptive: true`` (the window finds the rate);
 - ``fixed-1``, ``fixed-8``, ``fixed-32``: ``adaptive: false`` (``fixed-1`` copies only
-  ``--fixed-1-images``: one at a time it is bound by the operation's latency, not by R).
+  ``--fixed-1-images``: one at a time it is bound by the operation's latency, not by R; with
+  ``--fixed-images``, ``fixed-8`` and ``fixed-32`` copy that many, to fit ``make bench``).
 
 Achieved rate = images imported / (last image task's end - first image task's start), read from
 the task runs on the Prefect server; the figure reported is that rate / R. Also: failed images,
@@ -205,6 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=10.0, help="R: imports per second")
     parser.add_argument("--images", type=int, default=500)
+    parser.add_argument(
+        "--fixed-images", type=int, help="images of fixed-8 and fixed-32 (default: --images)"
+    )
     parser.add_argument("--fixed-1-images", type=int, default=30)
     parser.add_argument(
         "--configs", nargs="*", default=["adaptive", "fixed-1", "fixed-8", "fixed-32"]
@@ -221,8 +225,8 @@ def main() -> None:
         plans = {
             "adaptive": ({"concurrency": 32, "adaptive": True}, args.images),
             "fixed-1": ({"concurrency": 1, "adaptive": False}, args.fixed_1_images),
-            "fixed-8": ({"concurrency": 8, "adaptive": False}, args.images),
-            "fixed-32": ({"concurrency": 32, "adaptive": False}, args.images),
+            "fixed-8": ({"concurrency": 8, "adaptive": False}, args.fixed_images or args.images),
+            "fixed-32": ({"concurrency": 32, "adaptive": False}, args.fixed_images or args.images),
         }
         sets = {}
         for name in args.configs:
