@@ -76,6 +76,25 @@ class Registry:
         )
         return OciInventory(client, workers=workers)
 
+    def pull_inventory(self, *, workers: int = 8, read_retries: int = 1) -> Inventory:
+        """The registry as an import's puller reads it (the target tenant, after an export):
+        the distribution API with the pull login (pull token, else the registry's own user);
+        an ACR without one through its data plane with its tenant identity. Few read retries:
+        a source that is gone must not hold the run up."""
+        username, password = self.pull_login()
+        if self.is_azure and password is None:
+            return self.azure().inventory(workers=workers)
+        from acr_migrate.oci.client import RegistryClient
+        from acr_migrate.oci.inventory import OciInventory
+
+        client = RegistryClient(
+            self.endpoint,
+            max_connections=max(8, workers),
+            read_retries=read_retries,
+            credentials=(username, password),
+        )
+        return OciInventory(client, workers=workers)
+
     def oci_client(self, **options: Any) -> RegistryClient:
         """A distribution-API client with the endpoint's own user (e.g. a pull-only token):
         what an application pulling from the registry sees."""
