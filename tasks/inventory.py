@@ -55,16 +55,12 @@ def read_target(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> TargetS
     **ONCE,
 )
 def read_source_now(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> SourceNow:
-    """What the source holds now of the manifest's rows (one HEAD per tag, or one listing per
-    repository of an ACR), read with the import's pull login; never fails the run: a source
-    that cannot be read (gone after the cutover, unreachable from this worker, no
-    credential here) gives the reason instead, and validation says "source not checked"."""
-    rows = list(rows)
+    """What the source holds now of the manifest's rows (one listing per repository of an ACR
+    whose identity this worker holds, else one HEAD per tag with the import's pull login);
+    never fails the run: a source that cannot be read (gone after the cutover, unreachable
+    from this worker, no credential here) gives the reason instead, and validation says
+    "source not checked"."""
     try:
-        inventory = registry(endpoint).pull_inventory()
-        try:
-            return SourceNow(inventory.current(rows))
-        finally:
-            inventory.close()
+        return SourceNow(registry(endpoint).current(rows))
     except Exception as exc:  # whatever it is, drift is a report, not a verdict
         return SourceNow.unread(f"{endpoint.name} could not be read: {type(exc).__name__}: {exc}")
