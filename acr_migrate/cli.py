@@ -246,6 +246,7 @@ def import_cmd(
         if not summary.dry_run:
             console.print(_counts("results", summary.results))
             console.print(_counts("validation (rows)", summary.validation))
+            _print_drift(summary.drift, summary.drift_lines, summary.source_note)
             console.print(f"Results: {summary.results_url}")
         for line in summary.failed:
             console.print(f"[red]failed:[/red] {line}")
@@ -270,9 +271,22 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
     )
     if report is not None:
         console.print(_counts("validation (rows)", report.counts()))
+        _print_drift(report.drift_counts(), report.drift_lines(20), report.source_note)
         for line in report.problem_lines(20):
             console.print(f"[red]{line}[/red]", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
+
+
+def _print_drift(counts: dict[str, int], lines: list[str], source_note: str) -> None:
+    """Drift in the source since the export: counted and listed, never a failure."""
+    if source_note:
+        console.print(f"drift: source not checked ({source_note})", soft_wrap=True)
+        return
+    if not counts:
+        return
+    console.print(_counts("drift in the source, not failures (rows)", counts))
+    for line in lines:
+        console.print(f"[yellow]drift:[/yellow] {line}", soft_wrap=True)
 
 
 @app.command("provision")

@@ -51,6 +51,11 @@ class Inventory(Protocol):
         """Tags -> digests of ``repositories``, plus which ``untagged`` (repo, digest) exist."""
         ...
 
+    def current(self, rows: Iterable[ImageRow]) -> TargetState:
+        """What each row's tag (or, untagged, its digest) resolves to now, by the cheapest
+        reads that tell (one HEAD per reference, or one listing per repository)."""
+        ...
+
     def close(self) -> None:
         """Close the connections of the underlying client."""
         ...

@@ -12,14 +12,15 @@ blocks) and the resolver of pull-token blocks (none outside Prefect).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from acr_migrate.azure.secrets import SecretResolver, secret_from_env
-from acr_migrate.models import ConfigError, RegistryEndpoint
-from acr_migrate.ports import Engine, Freezer, Inventory, SourceDeleter
+from acr_migrate.models import ConfigError, ImageRow, RegistryEndpoint
+from acr_migrate.ports import Engine, Freezer, Inventory, SourceDeleter, TargetState
 from acr_migrate.pull_token import PullLogin, PullTokenResolver, TokenState, no_pull_tokens
 from acr_migrate.settings import EngineName
 
@@ -75,6 +76,35 @@ class Registry:
             self.endpoint, max_connections=max(8, workers), read_retries=read_retries
         )
         return OciInventory(client, workers=workers)
+
+    def current(self, rows: Iterable[ImageRow]) -> TargetState:
+        """What each row's tag (or untagged digest) resolves to in this registry now, read as
+        an import's puller may (the target tenant, after an export). An ACR is listed through
+        its data plane with its tenant identity (one call per repository) when this worker
+        holds it; otherwise, or when that fails, one HEAD per tag through the distribution
+        API with the pull login (pull token, else the registry's own user). Few read retries:
+        a registry that is gone must not hold the run up."""
+        rows = list(rows)
+        username, password = self.pull_login()
+        if self.is_azure:
+            try:
+                listing = self.azure().inventory()
+                try:
+                    return listing.current(rows)
+                finally:
+                    listing.close()
+            except Exception:
+                if password is None:
+                    raise  # no other way in
+        from acr_migrate.oci.client import RegistryClient
+        from acr_migrate.oci.inventory import OciInventory
+
+        client = RegistryClient(self.endpoint, read_retries=1, credentials=(username, password))
+        heads = OciInventory(client)
+        try:
+            return heads.current(rows)
+        finally:
+            heads.close()
 
     def oci_client(self, **options: Any) -> RegistryClient:
         """A distribution-API client with the endpoint's own user (e.g. a pull-only token):

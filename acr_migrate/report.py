@@ -23,6 +23,22 @@ from acr_migrate.validate import ValidationReport
 if TYPE_CHECKING:  # the Azure SDK loads only where a registry is provisioned
     from acr_migrate.azure.provision import ProvisionReport
 
+#: ``validation-<run>.csv``: one line per manifest row. ``check`` is the verdict on the target
+#: (``ok``/``missing``/``mismatch``/``excluded``); ``source_digest`` and ``drift``
+#: (``unchanged``/``moved``/``deleted``/``not-checked``, empty for an excluded row) compare the
+#: source now with the manifest and are never a failure.
+VALIDATION_COLUMNS = (
+    "row",
+    "repository",
+    "tag",
+    "expected_digest",
+    "found_digest",
+    "check",
+    "subject",
+    "source_digest",
+    "drift",
+)
+
 RESULT_COLUMNS = (
     "repository",
     "tags",
@@ -74,10 +90,9 @@ def results_csv(results: Iterable[ImportResult]) -> bytes:
 
 
 def validation_csv(report: ValidationReport) -> bytes:
-    """One line per manifest row with the digest found in the target."""
+    """One line per manifest row with the digest found in the target (and in the source now)."""
     records: list[dict[str, object]] = [r.model_dump(mode="json") for r in report.rows]
-    columns = ("row", "repository", "tag", "expected_digest", "found_digest", "check", "subject")
-    return _csv(records, columns)
+    return _csv(records, VALIDATION_COLUMNS)
 
 
 def result_table(results: Iterable[ImportResult]) -> list[dict[str, object]]:
@@ -211,6 +226,36 @@ def validation_lines(report: ValidationReport, *, limit: int) -> list[str]:
         for image, rows in list(missing.items())[:limit]:
             digests = ", ".join(f"`{short_digest(r.expected_digest)}`" for r in rows)
             lines.append(f"- `{image}`: {len(rows)} ({digests})")
+    return lines + drift_lines(report, limit=limit)
+
+
+def drift_lines(report: ValidationReport, *, limit: int) -> list[str]:
+    """Drift: tags moved or deleted in the source since the export (not failures), with the
+    exported and the current digest; or why the source was not checked."""
+    if not report.source_checked:
+        return ["", f"Drift: source not checked ({report.source_note})."]
+    drifted = report.drifted()
+    counts = ", ".join(f"{k}: {v}" for k, v in report.drift_counts().items())
+    lines = [
+        "",
+        f"### Drift in the source since the export ({counts})",
+        "",
+    ]
+    if not drifted:
+        return [*lines, "None: every checked tag is in the source as exported."]
+    lines += [
+        "Not failures: the target holds what was exported. These tags changed in the source "
+        "afterwards; export and import again to bring them over.",
+        "",
+        "| image | drift | exported | source now |",
+        "|---|---|---|---|",
+    ]
+    for row in drifted[:limit]:
+        now = row.source_digest or "nothing"
+        state = row.drift.value if row.drift else ""
+        lines.append(f"| `{row.ref}` | {state} | `{row.expected_digest}` | `{now}` |")
+    if len(drifted) > limit:
+        lines.append(f"| ... {len(drifted) - limit} more | | | |")
     return lines
 
 

@@ -7,7 +7,8 @@ The config file is TOML::
     [source]  name, url, username, password_env, ca_bundle
     [target]  name, url, username, password_env, ca_bundle
     [storage] container, connection_string_env | account_url
-    [migration] engine, concurrency, adaptive, include, exclude, force, dry_run, retries
+    [migration] engine, concurrency, adaptive, include, exclude, force, dry_run, retries,
+                check_drift
 
 Secrets never live in it: ``password_env`` and ``connection_string_env`` name environment
 variables (set on the worker, or loaded from ``env_file`` by the CLI).
@@ -74,6 +75,11 @@ class ImportOptions(BaseModel):
     )
     retry_delay_seconds: float = Field(
         default=1.0, ge=0, le=60, description="First retry delay; doubles each retry (with jitter)"
+    )
+    check_drift: bool = Field(
+        default=True,
+        description="Validation also reads the source (one HEAD per tag) and reports tags "
+        "moved or deleted there since the export, as drift, not failures",
     )
 
     def image_filter(self) -> ImageFilter:

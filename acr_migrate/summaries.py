@@ -79,6 +79,11 @@ class ImportSummary(BaseModel):
     ok: bool
     referrers: int = 0  # referrers in the target with the images that landed (or would)
     concurrency: ConcurrencyStats | None = None  # images in flight and throttles (not dry run)
+    #: Rows whose tag moved or is gone in the source since the export: reported, not failures.
+    drift: dict[str, int] = {}
+    drift_lines: list[str] = []
+    #: Why the source was not checked for drift (empty: it was, or there was no validation).
+    source_note: str = ""
 
     @classmethod
     def of(
@@ -106,19 +111,31 @@ class ImportSummary(BaseModel):
             ok=not failed and (validation is None or validation.ok),
             referrers=sum(r.referrers for r in results if r.status is not ImportStatus.FAILED),
             concurrency=concurrency,
+            drift=validation.drift_counts() if validation else {},
+            drift_lines=validation.drift_lines() if validation else [],
+            source_note=validation.source_note if validation else "",
         )
+
+    def drift_text(self) -> str:
+        """``drift: moved 1, deleted 1`` (not failures), or why the source was not checked."""
+        if self.source_note:
+            return f"source not checked for drift: {self.source_note}"
+        return f"drift (not failures): {counts_text(self.drift)}" if self.drift else ""
 
     def message(self) -> str:
         if self.failed:
             return f"{len(self.failed)} image(s) failed: {self.failed[0]}"
+        tail = f"; {self.drift_text()}" if self.drift_text() else ""
         if not self.ok:
             count = self.validation.get("missing", 0) + self.validation.get("mismatch", 0)
             first = f": {self.problems[0]}" if self.problems else ""
-            return f"validation found {count} problem(s){first}"
+            return f"validation found {count} problem(s){first}{tail}"
         parts = [f"plan: {counts_text(self.plan)}"]
         if not self.dry_run:
             parts += [f"results: {counts_text(self.results)}"]
             parts += [f"validation: {counts_text(self.validation)}"]
+            if self.drift_text():
+                parts += [self.drift_text()]
         if self.referrers:
             parts += [f"referrers: {self.referrers}"]
         if self.concurrency and self.concurrency.throttled:

@@ -2,7 +2,13 @@
 
 Referrer rows (signatures, SBOMs, attestations) are checked like images, whatever filters say
 of their own tag: they are in scope when the image they travel with is. A missing one is named
-with that image (``referrer of app:v1``) and listed per image."""
+with that image (``referrer of app:v1``) and listed per image.
+
+Drift, apart from that: where the source can be read, each row is also compared with what the
+source holds *now*. A tag that moved (pushed again) or is gone from the source since the
+export, or an untagged manifest gone from it, is drift: reported with the exported digest and
+the source's current one, never a failure (the target matching the manifest is success; the
+manifest is what was exported, and the import always lands its digests)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -29,6 +36,32 @@ class Check(StrEnum):
     EXCLUDED = "excluded"
 
 
+class Drift(StrEnum):
+    """How the source differs now from a manifest row (the ``drift`` column)."""
+
+    UNCHANGED = "unchanged"  # the tag (or untagged digest) is in the source as exported
+    MOVED = "moved"  # the tag now points at another digest in the source
+    DELETED = "deleted"  # the tag, the untagged digest or its repository is gone from the source
+    NOT_CHECKED = "not-checked"  # the source could not be read (or the check is off)
+
+
+#: The drift values that mean the source changed since the export.
+DRIFTED = (Drift.MOVED, Drift.DELETED)
+
+
+@dataclass
+class SourceNow:
+    """What the source holds now of the manifest's rows (``state``), or why it could not be
+    read (``note``, and no state)."""
+
+    state: TargetState | None = None
+    note: str = ""
+
+    @classmethod
+    def unread(cls, note: str) -> SourceNow:
+        return cls(None, note)
+
+
 class ValidationRow(BaseModel):
     """One manifest row checked against the target."""
 
@@ -41,6 +74,14 @@ class ValidationRow(BaseModel):
     subject: str = Field(default="", description="A referrer's: the digest it refers to")
     image: str = Field(
         default="", description="A referrer's: the image it travels with (``repo:tag``)"
+    )
+    source_digest: str = Field(
+        default="",
+        description="What the row's tag (or untagged digest) resolves to in the source now "
+        "(empty: gone, or the source was not read)",
+    )
+    drift: Drift | None = Field(
+        default=None, description="The source now against the manifest (None: excluded row)"
     )
 
     @property
@@ -61,12 +102,25 @@ class ValidationRow(BaseModel):
             f"({of}expected {expected}, found {found})"
         )
 
+    def describe_drift(self) -> str:
+        """``row 3: app:v1: moved in the source (exported sha256:..., source now sha256:...)``."""
+        now = self.source_digest or "nothing"
+        of = f"referrer of {self.image}; " if self.image else ""
+        state = self.drift.value if self.drift else "unknown"
+        return (
+            f"row {self.row}: {self.ref}: {state} in the source "
+            f"({of}exported {self.expected_digest}, source now {now})"
+        )
+
 
 class ValidationReport(BaseModel):
     """Every row checked; ``ok`` when nothing is missing or different."""
 
     rows: list[ValidationRow]
     url: str = Field(default="", description="Where the report's CSV was written, if it was")
+    source_note: str = Field(
+        default="", description="Why the source was not checked for drift (empty: it was)"
+    )
 
     def counts(self) -> dict[str, int]:
         found = Counter(r.check.value for r in self.rows)
@@ -92,12 +146,52 @@ class ValidationReport(BaseModel):
         """One line per missing or different row, naming the manifest row and the image."""
         return [r.describe() for r in self.problems()[:limit]]
 
+    @property
+    def source_checked(self) -> bool:
+        return not self.source_note
+
+    def drift_counts(self) -> dict[str, int]:
+        """Rows whose tag moved or is gone in the source since the export (not failures)."""
+        found = Counter(r.drift for r in self.rows if r.drift is not None)
+        return {d.value: found.get(d, 0) for d in DRIFTED}
+
+    def drifted(self) -> list[ValidationRow]:
+        return [r for r in self.rows if r.drift in DRIFTED]
+
+    def drift_lines(self, limit: int = 20) -> list[str]:
+        """One line per drifted row: ``repo:tag``, the exported and the source's digest."""
+        return [r.describe_drift() for r in self.drifted()[:limit]]
+
+    def drift_text(self) -> str:
+        """``drift: moved 1, deleted 0`` or ``source not checked for drift: <why>``."""
+        if not self.source_checked:
+            return f"source not checked for drift: {self.source_note}"
+        return "drift: " + ", ".join(f"{k} {v}" for k, v in self.drift_counts().items())
+
+
+def drift_of(row: ImageRow, source: TargetState) -> tuple[Drift, str]:
+    """The source now against one row, and the digest the source gives for it: a tag moved
+    or gone; an untagged row drifts only when its digest is gone."""
+    if row.tag:
+        now = source.tags.get((row.repository, row.tag), "")
+        if not now:
+            return Drift.DELETED, ""
+        return (Drift.UNCHANGED if now == row.digest else Drift.MOVED), now
+    if source.has(row.repository, row.digest):
+        return Drift.UNCHANGED, row.digest
+    return Drift.DELETED, ""
+
 
 def validate_rows(
-    rows: Iterable[ImageRow], target: TargetState, image_filter: ImageFilter | None = None
+    rows: Iterable[ImageRow],
+    target: TargetState,
+    image_filter: ImageFilter | None = None,
+    source: SourceNow | None = None,
 ) -> ValidationReport:
-    """Compare each row's digest with what the target's tag (or digest) resolves to."""
+    """Compare each row's digest with what the target's tag (or digest) resolves to, and
+    (with ``source``'s state) with what the source holds now."""
     image_filter = image_filter or ImageFilter()
+    source = source or SourceNow.unread("the source was not read")
     rows = list(rows)
     attached = attach(rows)
     kept: set[tuple[str, str]] = set()
@@ -127,6 +221,14 @@ def validate_rows(
             present = target.has(row.repository, row.digest)
             found = row.digest if present else ""
             check = Check.OK if present else Check.MISSING
+        drift: Drift | None = None
+        source_digest = ""
+        if out:
+            pass
+        elif source.state is None:
+            drift = Drift.NOT_CHECKED
+        else:
+            drift, source_digest = drift_of(row, source.state)
         checked.append(
             ValidationRow(
                 row=number,
@@ -137,9 +239,12 @@ def validate_rows(
                 check=check,
                 subject=row.subject,
                 image=image,
+                source_digest=source_digest,
+                drift=drift,
             )
         )
-    return ValidationReport(rows=checked)
+    note = "" if source.state is not None else (source.note or "the source was not read")
+    return ValidationReport(rows=checked, source_note=note)
 
 
 class ValidationVerdict(BaseModel):
@@ -147,6 +252,9 @@ class ValidationVerdict(BaseModel):
 
     blob: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
+    drift: dict[str, int] = Field(
+        default_factory=dict, description="Drifted rows (``moved``, ``deleted``): not failures"
+    )
 
     @property
     def ok(self) -> bool:
@@ -161,13 +269,17 @@ class ValidationVerdict(BaseModel):
         if not self.blob:
             return "no validation report next to the manifest (run the import or validate flow)"
         counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
-        return f"{self.blob}: {counts}"
+        drift = ", ".join(f"{k}: {v}" for k, v in self.drift.items() if v)
+        return f"{self.blob}: {counts}" + (f" (drift in the source: {drift})" if drift else "")
 
 
 def validation_verdict(blob: str, data: bytes) -> ValidationVerdict:
-    """Sum up a ``validation-<run>.csv`` (columns ``..., check``)."""
+    """Sum up a ``validation-<run>.csv`` (columns ``..., check``; ``drift`` where written)."""
     reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
     if "check" not in (reader.fieldnames or []):
         raise ConfigError(f"{blob}: not a validation report (no 'check' column)")
-    counts = Counter(row["check"] for row in reader)
-    return ValidationVerdict(blob=blob, counts=dict(counts.most_common()))
+    rows = list(reader)
+    counts = Counter(row["check"] for row in rows)
+    drifted = Counter(row.get("drift") or "" for row in rows)
+    drift = {d.value: drifted[d.value] for d in DRIFTED}
+    return ValidationVerdict(blob=blob, counts=dict(counts.most_common()), drift=drift)

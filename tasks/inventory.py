@@ -9,7 +9,8 @@ from prefect import task
 from acr_migrate.filters import ImageFilter
 from acr_migrate.models import ImageRow, RegistryEndpoint
 from acr_migrate.ports import TargetState
-from tasks.presets import TRANSIENT
+from acr_migrate.validate import SourceNow
+from tasks.presets import ONCE, TRANSIENT
 from tasks.registries import registry
 
 
@@ -46,3 +47,20 @@ def read_target(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> TargetS
         return inventory.state({r.repository for r in rows}, untagged)
     finally:
         inventory.close()
+
+
+@task(
+    name="read-source-now",
+    task_run_name="read {endpoint.name} now",
+    **ONCE,
+)
+def read_source_now(endpoint: RegistryEndpoint, rows: Iterable[ImageRow]) -> SourceNow:
+    """What the source holds now of the manifest's rows (one listing per repository of an ACR
+    whose identity this worker holds, else one HEAD per tag with the import's pull login);
+    never fails the run: a source that cannot be read (gone after the cutover, unreachable
+    from this worker, no credential here) gives the reason instead, and validation says
+    "source not checked"."""
+    try:
+        return SourceNow(registry(endpoint).current(rows))
+    except Exception as exc:  # whatever it is, drift is a report, not a verdict
+        return SourceNow.unread(f"{endpoint.name} could not be read: {type(exc).__name__}: {exc}")

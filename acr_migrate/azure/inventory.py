@@ -176,6 +176,12 @@ class AcrInventory:
                         state.tags[(repo, tag)] = manifest.digest
         return state
 
+    def current(self, rows: Iterable[ImageRow]) -> TargetState:
+        """One listing per repository of ``rows`` (it gives every tag and digest at once)."""
+        rows = list(rows)
+        untagged = [(r.repository, r.digest) for r in rows if not r.tag]
+        return self.state({r.repository for r in rows}, untagged)
+
     def _listing_or_empty(self, repository: str) -> list[Any]:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -124,3 +124,17 @@ class OciInventory:
                 if head is not None:
                     state.digests.add(pair)
         return state
+
+    def current(self, rows: Iterable[ImageRow]) -> TargetState:
+        """One HEAD per tag of ``rows`` (per digest for an untagged row), nothing listed."""
+        refs = sorted({(r.repository, r.tag or r.digest) for r in rows})
+        state = TargetState()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            heads = pool.map(lambda ref: self.client.head_manifest(*ref), refs)
+            for (repo, reference), head in zip(refs, heads, strict=True):
+                if head is None:
+                    continue
+                state.digests.add((repo, head.digest))
+                if not reference.startswith("sha256:"):
+                    state.tags[(repo, reference)] = head.digest
+        return state

@@ -447,6 +447,41 @@ def test_import_image_cross_tenant_lands_the_digest(
     assert not digests[want] and len(digests) == 3  # the index and its two children
 
 
+def test_import_by_digest_ignores_a_moved_tag_and_by_tag_resolves_it_when_copying(
+    sbx: Sandbox, target_registry: Any, sandbox_config: Path, faults: Any
+) -> None:
+    """Spec ImportSource.sourceImage: an image by tag, or by sha256 manifest digest; by digest
+    that manifest is copied whatever its tags point at now. targetTags: "When tag is omitted
+    the source will be used (or 'latest' if source tag is also omitted)"."""
+    _fast_lro(faults)
+    t = sbx.tenant("target")
+    mgmt = sbx.mgmt("target")
+    repo = f"moving/{uid()}"
+    first = build_image([make_layer({"f": f"{repo}-first".encode()})])
+    later = build_image([make_layer({"f": f"{repo}-later".encode()})])
+
+    def run(image: str, tags: list[str]) -> None:
+        params = _import_params(sbx, image, tags)
+        mgmt.registries.begin_import_image(t["resource_group"], t["registry"], params).result()
+
+    src, dst = _raw(sandbox_config)
+    with src, dst:
+        src.push_image(repo, first, ["t"])
+        src.push_image(repo, later, ["t"])  # the tag moved after "first" was exported
+        try:
+            run(f"{repo}@{first.digest}", [f"{repo}:exported"])
+            assert dst.get_manifest(repo, "exported")[2] == first.digest
+            run(f"{repo}:t", [f"{repo}:now"])
+            assert dst.get_manifest(repo, "now")[2] == later.digest
+            run(f"{repo}:t", [f"{repo}-copy"])  # no target tag: the source's
+            assert dst.get_manifest(f"{repo}-copy", "t")[2] == later.digest
+            run(f"{repo}@{first.digest}", [f"{repo}-copy"])  # none on either side: latest
+            assert dst.get_manifest(f"{repo}-copy", "latest")[2] == first.digest
+        finally:
+            for digest in (first.digest, later.digest):
+                src.request("DELETE", f"/v2/{repo}/manifests/{digest}")
+
+
 def test_noforce_conflict_and_cross_tenant_resource_id(
     sbx: Sandbox, target_registry: Any, sandbox_config: Path, faults: Any
 ) -> None:

@@ -425,7 +425,7 @@ def test_validation_names_a_missing_referrer_with_its_image() -> None:
     text = validation_markdown(report, target="t", manifest="m", url="u")
     assert "- `app:v1`: 1 (`dddddddddddd`)" in text
     header = validation_csv(report).decode().splitlines()[0]
-    assert header.endswith(",check,subject")
+    assert header.endswith(",check,subject,source_digest,drift")
     assert not report.ok
     none_kept = validate_rows(graph_rows(), target, ImageFilter.from_patterns(["other/*"], []))
     assert {r.check for r in none_kept.rows} == {Check.EXCLUDED}

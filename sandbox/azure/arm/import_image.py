@@ -113,10 +113,13 @@ async def import_image(
     if not sep:
         repo, _, ref = src_image.partition(":")
         ref = ref or "latest"
+    # By digest, the digest is what is copied (never a tag resolved now); by tag, the tag is
+    # resolved when the copy runs. Spec ImportImageParameters.targetTags: "When tag is
+    # omitted the source will be used (or 'latest' if source tag is also omitted)".
     targets: list[tuple[str, str]] = []
     for t in body.get("targetTags") or []:
         t_repo, _, t_tag = str(t).partition(":")
-        targets.append((t_repo, t_tag or "latest"))
+        targets.append((t_repo, t_tag or (ref if not sep else "latest")))
     untagged = [str(r) for r in body.get("untaggedTargetRepositories") or []]
     if not targets and not untagged:
         targets = [(repo, ref)] if not sep else []
