@@ -280,11 +280,12 @@ def file_records(kind: str, paths: Iterable[Path], base: Path | None = None) -> 
             yield Record(kind, where, path.read_bytes())
 
 
-def blob_records(service: Any) -> Iterator[Record]:
-    """Every blob of every container of a ``BlobServiceClient``, with its metadata."""
-    for container in service.list_containers():
-        client = service.get_container_client(container.name)
-        for blob in client.list_blobs(include=["metadata"]):
+def blob_records(service: Any, container: str | None = None, prefix: str = "") -> Iterator[Record]:
+    """Every blob (with its metadata) of a ``BlobServiceClient``: of every container, or of
+    ``container`` under ``prefix``."""
+    names = [container] if container else [c.name for c in service.list_containers()]
+    for name in names:
+        client = service.get_container_client(name)
+        for blob in client.list_blobs(name_starts_with=prefix or None, include=["metadata"]):
             data = client.download_blob(blob.name).readall()
-            where = f"{container.name}/{blob.name}"
-            yield Record("blob", where, data + b"\n" + _json(blob.metadata or {}))
+            yield Record("blob", f"{name}/{blob.name}", data + b"\n" + _json(blob.metadata or {}))

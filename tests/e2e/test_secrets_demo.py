@@ -62,6 +62,7 @@ SECRET_STORES = (
     "azure/federation-key.pem",
     "azure/federated-token-source.jwt",
     "azure/federated-token-target.jwt",
+    "token-server/settings.json",
 )
 
 
