@@ -43,6 +43,7 @@ def secret_values(data: dict[str, Any]) -> dict[str, str]:
                 out[f"header {header} of webhook {hook} of {name}"] = str(value)
     return out
 
+
 ROLE_IDS = {
     "Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 
 import pytest
 
@@ -21,6 +22,7 @@ from acr_migrate.settings import load_config
 from sandbox import api
 from tests.e2e.conftest import DEMO_SECRETS, DemoSandbox
 from tests.leaks import (
+    MASK,
     Record,
     blob_records,
     file_records,
@@ -42,6 +44,7 @@ SECRET_STORES = (
     "azure/federated-token-target.jwt",
     "token-server/settings.json",
 )
+SECRET_BLOCK = "leak-test-secret"
 
 
 def _everything(demo: DemoSandbox) -> list[Record]:
@@ -107,9 +110,23 @@ def test_the_demo_runs_with_the_chosen_secrets(demo_sandbox: DemoSandbox) -> Non
     assert len(demo_sandbox.standin["tokens"]) >= 3
 
 
+def _secret_block(api_url: str, value: str) -> None:
+    """A Secret block on the demo's server, as ``grant-pull-token`` keeps its password: the one
+    place a secret may be, read back masked (``prefect_records`` asserts it)."""
+    from prefect.blocks.system import Secret
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        Secret(value=value).save(SECRET_BLOCK, overwrite=True, _sync=True)  # type: ignore[call-arg]
+
+
 def test_nothing_kept_holds_a_secret(demo_sandbox: DemoSandbox) -> None:
+    in_block = f"Canary-SecretBlock-{uuid.uuid4().hex[:8]}+/0"
+    _secret_block(demo_sandbox.api_url, in_block)
     records = _everything(demo_sandbox)
     kinds = {r.kind for r in records}
+    blocks = [r for r in records if r.kind == "block document" and SECRET_BLOCK.encode() in r.data]
+    assert blocks and MASK.encode() in blocks[0].data
     # The search reads real content of each kind (else it proves nothing).
     assert {"flow run", "task run", "log", "artifact", "event", "blob", "file"} <= kinds, kinds
     assert {"variable", "deployment", "terminal"} <= kinds, kinds
@@ -120,7 +137,8 @@ def test_nothing_kept_holds_a_secret(demo_sandbox: DemoSandbox) -> None:
     assert any(r.kind == "blob" and r.where.endswith(".csv") for r in records)
     assert any(r.where.endswith("prefect.db") for r in records)
 
-    leaks = find_leaks(records, _secrets(demo_sandbox), demo_sandbox.standin["tokens"])
+    secrets = {**_secrets(demo_sandbox), f"value of the Secret block {SECRET_BLOCK}": in_block}
+    leaks = find_leaks(records, secrets, demo_sandbox.standin["tokens"])
     assert not leaks, leak_report(leaks)
 
 

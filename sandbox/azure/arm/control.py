@@ -90,7 +90,7 @@ def control_routes(arm: Arm) -> list[Route]:
         body = json.loads(await request.body() or b"{}")
         record = body.get("record_tokens")
         if not isinstance(record, bool) or set(body) != {"record_tokens"}:
-            return JSONResponse({"error": "body: {\"record_tokens\": bool}"}, status_code=400)
+            return JSONResponse({"error": 'body: {"record_tokens": bool}'}, status_code=400)
         arm.ctx.signer.issued = [] if record else None
         return await get_secrets(request)
 
