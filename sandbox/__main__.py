@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--azurite-https", action="store_true", help="serve Azurite over HTTPS")
     p_up.add_argument("--restart", action="store_true", help="restart if already running")
     p_up.add_argument("--seed", type=int, metavar="N", default=None, help="also seed N images")
+    p_up.add_argument(
+        "--secrets-file",
+        type=Path,
+        default=None,
+        help="NAME=value lines choosing some of the secrets (the others are random): "
+        + ", ".join(api.CHOSEN_SECRETS),
+    )
     p_seed = sub.add_parser("seed", help="push sample images into the source registry")
     p_seed.add_argument("--config", type=Path, default=None, help="acr-migrate.toml to use")
     p_seed.add_argument("--images", type=int, default=DEFAULT_IMAGES)
@@ -102,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.root,
                 azurite_https=args.azurite_https,
                 restart=args.restart,
+                secrets=api.read_secrets_file(args.secrets_file) if args.secrets_file else None,
             )
             _print_status(api.status(args.root), as_json=False)
             if args.seed:

@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from sandbox._process import (
     write_secret,
 )
 from sandbox.azure.bootstrap import bootstrap as azure_bootstrap
-from sandbox.azurite import connection_string, start_azurite
+from sandbox.azurite import ACCOUNT_KEY, check_account_key, connection_string, start_azurite
 from sandbox.certs import SandboxCerts, ensure_certs
 from sandbox.oci_push import Endpoint
 from sandbox.registries import (
@@ -70,6 +70,23 @@ SOURCE_SECRET_ENV = "ACR_MIGRATE_SOURCE_CLIENT_SECRET"
 TARGET_SECRET_ENV = "ACR_MIGRATE_TARGET_CLIENT_SECRET"
 RAW_SOURCE_PASSWORD_ENV = "SANDBOX_RAW_SOURCE_PASSWORD"
 RAW_TARGET_PASSWORD_ENV = "SANDBOX_RAW_TARGET_PASSWORD"
+SOURCE_IDENTITY_HEADER_ENV = "SANDBOX_SOURCE_IDENTITY_HEADER"
+TARGET_IDENTITY_HEADER_ENV = "SANDBOX_TARGET_IDENTITY_HEADER"
+#: The Azurite account key (inside the storage connection string of ``sandbox.env``).
+STORAGE_KEY_NAME = "SANDBOX_STORAGE_ACCOUNT_KEY"
+#: The secrets ``up(secrets=...)`` (``python -m sandbox up --secrets-file``) may choose; each
+#: one not chosen is random (the storage key: Azurite's well-known one).
+CHOSEN_SECRETS = (
+    SOURCE_PASSWORD_ENV,
+    TARGET_PASSWORD_ENV,
+    SOURCE_SECRET_ENV,
+    TARGET_SECRET_ENV,
+    RAW_SOURCE_PASSWORD_ENV,
+    RAW_TARGET_PASSWORD_ENV,
+    SOURCE_IDENTITY_HEADER_ENV,
+    TARGET_IDENTITY_HEADER_ENV,
+    STORAGE_KEY_NAME,
+)
 
 CONFIG_TEMPLATE = """\
 # Written by `python -m sandbox up`. Points acr-migrate at the local sandbox.
@@ -319,37 +336,80 @@ def _auth_file(entries: dict[str, tuple[str, str]]) -> str:
     return json.dumps({"auths": auths}, indent=2) + "\n"
 
 
+def check_secrets(chosen: Mapping[str, str]) -> dict[str, str]:
+    """`chosen` if ``up`` can use it: names of :data:`CHOSEN_SECRETS`, values of at least 12
+    characters without quotes, whitespace, ``:`` or ``;`` (they go into Basic auth, the
+    connection string and ``sandbox.env``), the storage key base64."""
+    unknown = sorted(set(chosen) - set(CHOSEN_SECRETS))
+    if unknown:
+        raise SandboxError(f"unknown secret names {unknown}: choose among {list(CHOSEN_SECRETS)}")
+    for name, value in chosen.items():
+        if len(value) < 12 or any(c in value for c in "'\"\\:; \t\n"):
+            raise SandboxError(
+                f"{name}: a chosen secret needs 12 characters or more, no quote, whitespace, "
+                "':' or ';'"
+            )
+    if STORAGE_KEY_NAME in chosen:
+        check_account_key(chosen[STORAGE_KEY_NAME])
+    return dict(chosen)
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """The secrets of ``python -m sandbox up --secrets-file``: ``NAME=value`` lines (the
+    format of ``sandbox.env``), checked by :func:`check_secrets`."""
+    return check_secrets(read_env_file(path))
+
+
 def up(
     root: Path | str | None = None,
     *,
     azurite_https: bool = False,
     restart: bool = False,
+    secrets: Mapping[str, str] | None = None,
 ) -> Path:
     """Start every sandbox service and write the config; returns the config path.
 
     If the sandbox of `root` is already fully running, returns its config path unchanged
     (``restart=True`` stops it and starts afresh). A partly running sandbox is restarted.
     The fault proxy in front of the target registry runs too (``state["target_proxy"]``).
+    `secrets` chooses some of the sandbox's secrets (:data:`CHOSEN_SECRETS`; a test that
+    searches for them knows them); a running sandbox with other values is an error.
     """
     root = _root(root)
+    chosen = check_secrets(secrets or {})
     with _locked(root):
         os.chmod(root, 0o700)
         alive = _running(root)
         if alive and all(alive.values()) and not restart and (root / CONFIG_NAME).exists():
+            if chosen and _chosen_of(root) != chosen:
+                raise SandboxError(
+                    f"the sandbox in {root} runs with other secrets: start it with --restart"
+                )
             print(f"sandbox already running in {root}", file=sys.stderr)
             return root / CONFIG_NAME
         if alive:
             _down(root)
         try:
-            return _up(root, azurite_https)
+            return _up(root, azurite_https, chosen)
         except BaseException:
             _down(root)
             raise
 
 
-def _up(root: Path, azurite_https: bool) -> Path:
+def _chosen_of(root: Path) -> dict[str, str]:
+    """The values the running sandbox of `root` has for each :data:`CHOSEN_SECRETS` name."""
+    env = read_env_file(root / ENV_NAME)
+    storage = dict(p.split("=", 1) for p in env.get(STORAGE_ENV, "").split(";") if "=" in p)
+    env[STORAGE_KEY_NAME] = storage.get("AccountKey", "")
+    return {k: v for k, v in env.items() if k in CHOSEN_SECRETS}
+
+
+def _up(root: Path, azurite_https: bool, chosen: Mapping[str, str]) -> Path:
+    def pick(name: str) -> str:
+        return chosen.get(name) or new_password()
+
     certs = ensure_certs(root)
-    source_pw, target_pw = new_password(), new_password()
+    source_pw, target_pw = pick(RAW_SOURCE_PASSWORD_ENV), pick(RAW_TARGET_PASSWORD_ENV)
     pids: dict[str, dict[str, Any]] = {}
     services: dict[str, ServiceInfo] = {}
 
@@ -366,10 +426,13 @@ def _up(root: Path, azurite_https: bool) -> Path:
     )
     target = record("target", start_target_registry(root, certs, token, TARGET_USER))
     proxy = record("target_proxy", _start_proxy(root, certs, target.url))
-    azurite = record("azurite", start_azurite(root, certs, https=azurite_https))
+    account_key = chosen.get(STORAGE_KEY_NAME) or ACCOUNT_KEY
+    azurite = record(
+        "azurite", start_azurite(root, certs, https=azurite_https, account_key=account_key)
+    )
 
     ports = {"entra": free_port(), "arm": free_port(), "source": free_port(), "target": free_port()}
-    source_admin_pw, target_admin_pw = new_password(), new_password()
+    source_admin_pw, target_admin_pw = pick(SOURCE_PASSWORD_ENV), pick(TARGET_PASSWORD_ENV)
     token_extra = token.extra
     azure = azure_bootstrap(
         root,
@@ -393,6 +456,19 @@ def _up(root: Path, azurite_https: bool) -> Path:
         },
         source_admin_password=source_admin_pw,
         target_admin_password=target_admin_pw,
+        client_secrets={
+            w: chosen[name]
+            for w, name in (("source", SOURCE_SECRET_ENV), ("target", TARGET_SECRET_ENV))
+            if chosen.get(name)
+        },
+        identity_headers={
+            w: chosen[name]
+            for w, name in (
+                ("source", SOURCE_IDENTITY_HEADER_ENV),
+                ("target", TARGET_IDENTITY_HEADER_ENV),
+            )
+            if chosen.get(name)
+        },
     )
     standin = record("azure", _start_azure(root, certs, ports))
     src_az, tgt_az = azure["tenants"]["source"], azure["tenants"]["target"]
@@ -405,7 +481,7 @@ def _up(root: Path, azurite_https: bool) -> Path:
         TARGET_SECRET_ENV: tgt_az.pop("client_secret"),
         RAW_SOURCE_PASSWORD_ENV: source_pw,
         RAW_TARGET_PASSWORD_ENV: target_pw,
-        STORAGE_ENV: connection_string(azurite.extra["blob_endpoint"]),
+        STORAGE_ENV: connection_string(azurite.extra["blob_endpoint"], account_key),
         "SANDBOX_ROOT": str(root),
         "SANDBOX_CERT_DIR": str(certs.cert_dir),
         "SANDBOX_AUTH_FILE": str(root / AUTH_NAME),

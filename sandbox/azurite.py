@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from pathlib import Path
@@ -39,19 +40,36 @@ def azurite_binary() -> str:
     raise SandboxError(f"azurite-blob not found: run `npm ci` in {REPO_ROOT}")
 
 
-def connection_string(blob_endpoint: str) -> str:
+def connection_string(blob_endpoint: str, account_key: str = ACCOUNT_KEY) -> str:
     """Storage connection string for the devstoreaccount1 account at `blob_endpoint`."""
     protocol = blob_endpoint.split(":", 1)[0]
     return (
         f"DefaultEndpointsProtocol={protocol};AccountName={ACCOUNT_NAME};"
-        f"AccountKey={ACCOUNT_KEY};BlobEndpoint={blob_endpoint};"
+        f"AccountKey={account_key};BlobEndpoint={blob_endpoint};"
     )
 
 
+def check_account_key(key: str) -> str:
+    """`key` if it is a storage account key Azurite and the SDK accept (base64), else raise."""
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) < 16 or ":" in key or ";" in key:
+        raise SandboxError("the storage account key must be base64 of at least 16 bytes")
+    return key
+
+
 def start_azurite(
-    root: Path, certs: SandboxCerts | None = None, https: bool = False
+    root: Path,
+    certs: SandboxCerts | None = None,
+    https: bool = False,
+    account_key: str = ACCOUNT_KEY,
 ) -> ServiceInfo:
     """Start Azurite (blob only) with data in `<root>/azurite`.
+
+    Its one account is devstoreaccount1, with Azurite's well-known key unless `account_key`
+    says otherwise (``AZURITE_ACCOUNTS``, Azurite's README "Customized Storage Accounts & Keys").
 
     With `https` (needs `certs`) it serves TLS and accepts OAuth bearer tokens (``--oauth basic``)
     besides the shared key; clients then need the sandbox CA.
@@ -94,6 +112,7 @@ def start_azurite(
         root / "logs",
         lambda: http_answers(f"{url}/{ACCOUNT_NAME}?comp=list", ca),
         timeout=60,
+        env={"AZURITE_ACCOUNTS": f"{ACCOUNT_NAME}:{check_account_key(account_key)}"},
         cwd=location,
     )
     blob_endpoint = f"{url}/{ACCOUNT_NAME}"

@@ -2,13 +2,16 @@
 
 Works on the ARM wire format (``as_dict()``), so what is documented, what is sent and what is
 compared are the same JSON. Secrets are never documented: admin passwords are not read, token
-passwords and webhook header values are dropped.
+passwords and webhook header values are dropped, and a webhook's service URI is kept without
+its user info, query and fragment (where receivers keep their keys, e.g. an Azure Function's
+``?code=``; ARM itself never answers the URI on a GET).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
@@ -19,6 +22,23 @@ from acr_migrate.errors import MigrationError
 
 SCHEMA = "acr-migrate/registry-config/v1"
 ROLE_API = "2022-04-01"
+
+
+def public_uri(uri: str) -> tuple[str, list[str]]:
+    """``uri`` without the parts that hold credentials, and the names of those it had."""
+    parts = urlsplit(uri)
+    removed = [
+        name
+        for name, present in (
+            ("user info", parts.username is not None or parts.password is not None),
+            ("query", bool(parts.query)),
+            ("fragment", bool(parts.fragment)),
+        )
+        if present
+    ]
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")), removed
 
 
 class PreflightError(MigrationError):
@@ -116,11 +136,14 @@ def document_registry(
                 )
             )
             continue
+        uri, withheld = public_uri(str(config.get("serviceUri") or ""))
         hook["callback"] = {
-            "serviceUri": config.get("serviceUri"),
+            "serviceUri": uri,
             # Header values are often credentials: keep only their names.
             "customHeaderNames": sorted((config.get("customHeaders") or {}).keys()),
         }
+        if withheld:
+            hook["callback"]["serviceUriWithheld"] = withheld
     tokens = _optional_list(arm.tokens.list, rg, name) or []
     for token in tokens:
         credentials = token.get("properties", {}).get("credentials") or {}

@@ -2,7 +2,7 @@
 
 Each rule picks the parts of the registry's document it concerns and says, for each, what
 will be missing, why, and what the operator must do. ``what`` may name fields of the part:
-``{name}``, ``{headers}``, ``{count}``, ``{action}`` (see :func:`_parts`).
+``{name}``, ``{headers}``, ``{parts}``, ``{count}``, ``{action}`` (each rule's ``parts``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ def _webhook_headers(document: Document) -> list[dict[str, Any]]:
     return [{"name": name, "headers": ", ".join(headers)} for name, headers in named if headers]
 
 
+def _webhook_uris(document: Document) -> list[dict[str, Any]]:
+    hooks = document.get("webhooks") or []
+    named = [(h.get("name"), (h.get("callback") or {}).get("serviceUriWithheld")) for h in hooks]
+    return [{"name": name, "parts": " and ".join(parts)} for name, parts in named if parts]
+
+
 def _permission_gaps(document: Document) -> list[dict[str, Any]]:
     return [
         {"name": g["what"], "action": g["action"]} for g in document.get("permission_gaps") or []
@@ -106,6 +112,12 @@ RULES: tuple[GapRule, ...] = (
         what="custom headers of webhook {name} ({headers})",
         why="header values are usually credentials and are never copied",
         action="set the header values on the new webhook",
+    ),
+    GapRule(
+        _webhook_uris,
+        what="service URI of webhook {name} (its {parts})",
+        why="receivers keep their keys there (e.g. ?code=): never copied through the hand-over",
+        action="set the whole service URI on the new webhook (created disabled), then enable it",
     ),
     GapRule(
         _named(

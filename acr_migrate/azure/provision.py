@@ -135,6 +135,10 @@ def child_bodies(document: dict[str, Any], target_id: str) -> list[tuple[str, st
                 **{k: props[k] for k in ("actions", "scope", "status") if k in props},
             },
         }
+        if (hook.get("callback") or {}).get("serviceUriWithheld"):
+            # Its URI lacks the receiver's key (never documented): it waits, disabled, for the
+            # operator to set the whole URI (a gap says so).
+            body["properties"]["status"] = "disabled"
         if hook.get("tags"):
             body["tags"] = hook["tags"]
         out.append(("webhooks", hook["name"], body))

@@ -4,6 +4,7 @@ pre-created source registry with a deliberately non-default configuration."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def role_assignment(
     }
 
 
-def _tenant(which: str) -> dict[str, Any]:
+def _tenant(which: str, secret: str | None, identity_header: str | None) -> dict[str, Any]:
     app_id = new_id()
     mi_id = new_id()
     return {
@@ -63,7 +64,7 @@ def _tenant(which: str) -> dict[str, Any]:
             app_id: {
                 "name": f"acr-migrate-{which}",
                 "oid": new_id(),
-                "secret": secrets.token_urlsafe(30),
+                "secret": secret or secrets.token_urlsafe(30),
                 "federated_credentials": [
                     {
                         "name": f"{which}-worker",
@@ -78,7 +79,7 @@ def _tenant(which: str) -> dict[str, Any]:
             mi_id: {
                 "name": f"id-acr-migrate-{which}",
                 "oid": new_id(),
-                "identity_header": secrets.token_urlsafe(24),
+                "identity_header": identity_header or secrets.token_urlsafe(24),
             }
         },
     }
@@ -92,11 +93,14 @@ def bootstrap(
     backends: dict[str, dict[str, Any]],
     source_admin_password: str,
     target_admin_password: str,
+    client_secrets: Mapping[str, str] | None = None,
+    identity_headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``<root>/azure/state.json`` (+ keys, federation token files); return a summary.
 
     `ports`: entra, arm, source, target (data planes). `backends`: per slot the raw backing
-    registry (url + how the stand-in authenticates to it).
+    registry (url + how the stand-in authenticates to it). `client_secrets` and
+    `identity_headers` (per tenant, ``source``/``target``) replace the random ones.
     """
     home = root / "azure"
     home.mkdir(parents=True, exist_ok=True)
@@ -107,7 +111,8 @@ def bootstrap(
 
     suffix = secrets.token_hex(3)
     source_name, target_name = f"contosoprod{suffix}", f"contosonew{suffix}"
-    tenants = {"source": _tenant("source"), "target": _tenant("target")}
+    chosen, headers = client_secrets or {}, identity_headers or {}
+    tenants = {w: _tenant(w, chosen.get(w), headers.get(w)) for w in ("source", "target")}
     tids = {which: new_id() for which in tenants}
     subs = {which: new_id() for which in tenants}
     rgs = {"source": SOURCE_RG, "target": TARGET_RG}

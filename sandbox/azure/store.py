@@ -14,6 +14,36 @@ from typing import Any
 
 STATE_FILE = "state.json"
 
+
+def secret_values(data: dict[str, Any]) -> dict[str, str]:
+    """Every secret the stand-in's state holds, by a label saying what it is: client secrets
+    and managed-identity headers of each tenant, admin and token passwords of each registry
+    and slot, webhook callback URIs and header values."""
+    out: dict[str, str] = {}
+    for tid, tenant in data.get("tenants", {}).items():
+        for cid, app in tenant.get("apps", {}).items():
+            out[f"client secret of app {app.get('name')} ({cid}) of tenant {tid}"] = app["secret"]
+        for cid, mi in tenant.get("managed_identities", {}).items():
+            out[f"identity header of {mi.get('name')} ({cid})"] = mi["identity_header"]
+    for name, slot in data.get("slots", {}).items():
+        out[f"planned admin password of slot {name}"] = slot["admin_password"]
+    for reg in data.get("registries", {}).values():
+        name = reg["resource"]["name"]
+        for n, password in enumerate(reg.get("passwords") or [], 1):
+            out[f"admin password{n} of {name}"] = password
+        for token, values in (reg.get("token_passwords") or {}).items():
+            for which, value in values.items():
+                out[f"{which} of token {token} of {name}"] = value
+        for hook, callback in (reg.get("webhook_callbacks") or {}).items():
+            uri = str(callback.get("serviceUri") or "")
+            query = uri.partition("?")[2]
+            if query:
+                out[f"query of the callback URI of webhook {hook} of {name}"] = query
+            for header, value in (callback.get("customHeaders") or {}).items():
+                out[f"header {header} of webhook {hook} of {name}"] = str(value)
+    return out
+
+
 ROLE_IDS = {
     "Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",

@@ -56,9 +56,15 @@ class Signer:
         )
         self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()
 
+    #: Every token signed while recording (``PUT /_sandbox/secrets``), else None.
+    issued: list[str] | None = None
+
     def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
         hdr = {"kid": self.kid, "x5t": self.kid, **(headers or {})}
-        return jwt.encode(claims, self.key, algorithm="RS256", headers=hdr)
+        token = jwt.encode(claims, self.key, algorithm="RS256", headers=hdr)
+        if self.issued is not None:
+            self.issued.append(token)
+        return token
 
     def verify(
         self, token: str, audience: str | list[str] | None = None, issuer: str | None = None

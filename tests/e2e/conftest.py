@@ -6,15 +6,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from acr_migrate.models import RegistryEndpoint
@@ -293,3 +299,89 @@ def recording_proxy(sandbox_state: dict[str, Any]) -> Iterator[Any]:
     yield make
     for proxy in started:
         proxy.stop()
+
+
+DEMO_IMAGES = 6
+_TAG = uuid.uuid4().hex[:6]
+#: The secrets the demo's sandbox is started with: distinctive, so that a search finds them
+#: ('+' and '/' make their URL-encoded forms differ from them).
+DEMO_SECRETS = {
+    api.SOURCE_PASSWORD_ENV: f"Canary-SrcAdmin-{_TAG}+pw/1",
+    api.TARGET_PASSWORD_ENV: f"Canary-TgtAdmin-{_TAG}+pw/2",
+    api.SOURCE_SECRET_ENV: f"Canary-SrcClientSecret-{_TAG}+/3",
+    api.TARGET_SECRET_ENV: f"Canary-TgtClientSecret-{_TAG}+/4",
+    api.RAW_SOURCE_PASSWORD_ENV: f"Canary-RawSrc-{_TAG}+pw/5",
+    api.RAW_TARGET_PASSWORD_ENV: f"Canary-RawTgt-{_TAG}+pw/6",
+    api.SOURCE_IDENTITY_HEADER_ENV: f"Canary-SrcMiHeader-{_TAG}+7",
+    api.TARGET_IDENTITY_HEADER_ENV: f"Canary-TgtMiHeader-{_TAG}+8",
+    api.STORAGE_KEY_NAME: base64.b64encode(
+        f"Canary-StorageKey-{_TAG}-0123456789".encode()
+    ).decode(),
+}
+
+
+@dataclass
+class DemoSandbox:
+    """What ``make demo`` leaves: a sandbox of its own (secrets :data:`DEMO_SECRETS`), its
+    Prefect server, the demo's five runs, then ``acr-migrate import`` from a terminal."""
+
+    root: Path
+    config: Path
+    api_url: str
+    seeded: dict[str, Any]
+    runs: list[Any]
+    terminal: list[str]
+    cli: subprocess.CompletedProcess[str]
+    #: ``/_sandbox/secrets`` after the demo: every secret the stand-in holds, and the tokens
+    #: it signed from ``up`` on.
+    standin: dict[str, Any]
+
+
+def standin_secrets(root: Path, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``/_sandbox/secrets`` of the Azure stand-in of the sandbox at ``root`` (PUT ``body``)."""
+    state = api.load_state(root)
+    url = f"{state['azure']['resource_manager']}/_sandbox/secrets"
+    verify = ssl.create_default_context(cafile=state["ca_bundle"])
+    with httpx.Client(verify=verify, timeout=30) as client:
+        response = client.put(url, json=body) if body else client.get(url)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+@pytest.fixture(scope="session")
+def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandbox]:
+    """``make demo`` on a sandbox of its own: ``up`` (with :data:`DEMO_SECRETS`), ``seed``,
+    ``prefect``, ``demo``, then ``acr-migrate import`` from a terminal (no setting or secret of
+    this session: only the config's env file). The stand-in records every token it signs."""
+    from sandbox.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo-sandbox")
+    config = api.up(root, secrets=DEMO_SECRETS)
+    try:
+        assert standin_secrets(root, {"record_tokens": True})["recording"]
+        api.seed(config, images=DEMO_IMAGES)
+        url = api.prefect_up(root, port=0)
+        seeded = json.loads((root / api.SEED_NAME).read_text())
+        source_name = load_config(config, load_env=False).source.name
+        terminal: list[str] = []
+        runs = run_demo(url, source_name, say=terminal.append)
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "acr-migrate"), "import", "-c", str(config)],
+            capture_output=True,
+            text=True,
+            env=prefect_server.base_env(root / "cli-home"),
+            cwd=root,
+            timeout=900,
+        )
+        yield DemoSandbox(
+            root=root,
+            config=config,
+            api_url=url,
+            seeded=seeded,
+            runs=runs,
+            terminal=terminal,
+            cli=cli,
+            standin=standin_secrets(root),
+        )
+    finally:
+        api.down(root)

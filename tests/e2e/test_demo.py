@@ -1,15 +1,13 @@
 """What ``make demo`` does for a new user, on a sandbox of its own: the sandbox's Prefect server,
 the deployments, one worker per tenant with only that tenant's secrets, then the migration run
 as the UI runs it (export -> event-started dry run -> provision -> import -> validate), ending
-with the import's per-image task runs visible in the UI (headless Chromium).
+with the import's per-image task runs visible in the UI (headless Chromium). The same demo
+(the ``demo_sandbox`` fixture) is searched for secrets in ``test_secrets_demo.py``.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +15,11 @@ import pytest
 
 from acr_migrate.settings import load_config
 from sandbox import api, prefect_server
-from sandbox.demo import Demo, DemoRun, run_demo
+from sandbox.demo import Demo
 from tests.e2e.browser import show_task_runs
+from tests.e2e.conftest import DemoSandbox
 
 pytestmark = [pytest.mark.e2e]
-
-IMAGES = 6
-
-
-@dataclass
-class DemoSandbox:
-    root: Path
-    config: Path
-    api_url: str
-    seeded: dict[str, Any]
-    runs: list[DemoRun]
-
-
-@pytest.fixture(scope="module")
-def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandbox]:
-    """A sandbox of its own (the demo provisions its target), seeded, with its Prefect."""
-    root = tmp_path_factory.mktemp("demo-sandbox")
-    config = api.up(root)
-    try:
-        api.seed(config, images=IMAGES)
-        url = api.prefect_up(root, port=0)
-        seeded = json.loads((root / api.SEED_NAME).read_text())
-        source_name = load_config(config, load_env=False).source.name
-        runs = run_demo(url, source_name, say=lambda _: None)
-        yield DemoSandbox(root=root, config=config, api_url=url, seeded=seeded, runs=runs)
-    finally:
-        api.down(root)
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -137,45 +109,3 @@ def _image_task_runs(demo: Demo, flow_run_id: Any, expected: int) -> list[Any]:
             return runs
         assert time.monotonic() < deadline, [(r.name, r.state_name) for r in runs]
         time.sleep(1)
-
-
-def test_the_demo_leaves_no_secret_behind(
-    demo_sandbox: DemoSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No secret of the sandbox in anything the product and Prefect kept: the server's database
-    (flow-run parameters, states, results, logs, artifacts, events), the server's and workers'
-    logs (flow-run output included), and every blob of the hand-over container."""
-    from acr_migrate.storage import BlobStore
-
-    assert all(r.ok for r in demo_sandbox.runs)
-    env = api.read_env_file(demo_sandbox.root / api.ENV_NAME)
-    cfg = load_config(demo_sandbox.config, load_env=False)
-    names = [
-        cfg.source.password_env,
-        cfg.target.password_env,
-        cfg.source.azure.identity.client_secret_env if cfg.source.azure else None,
-        cfg.target.azure.identity.client_secret_env if cfg.target.azure else None,
-        api.RAW_SOURCE_PASSWORD_ENV,
-        api.RAW_TARGET_PASSWORD_ENV,
-    ]
-    secrets = {name: env[name].encode() for name in names if name}
-    key = dict(p.split("=", 1) for p in env[api.STORAGE_ENV].split(";") if "=" in p)["AccountKey"]
-    secrets["storage account key"] = key.encode()
-    assert len(secrets) == 7 and all(len(v) >= 12 for v in secrets.values())
-    kept: dict[str, bytes] = {}
-    for path in (demo_sandbox.root / "prefect").rglob("prefect.db*"):
-        kept[str(path)] = path.read_bytes()
-    for name in ("prefect-server", "worker-source-tenant", "worker-target-tenant"):
-        path = demo_sandbox.root / "logs" / f"{name}.log"
-        kept[str(path)] = path.read_bytes()
-    # The demo's own storage: this test session's environment belongs to the session sandbox.
-    monkeypatch.setenv(cfg.storage.connection_string_env or "", env[api.STORAGE_ENV])
-    container = BlobStore(cfg.storage).container
-    for blob in container.list_blobs(include=["metadata"]):
-        data = container.download_blob(blob.name).readall()
-        kept[f"blob {blob.name}"] = data + json.dumps(blob.metadata or {}).encode()
-    assert any(k.startswith("blob ") for k in kept) and any("prefect.db" in k for k in kept)
-    leaks = [
-        (where, name) for where, data in kept.items() for name, v in secrets.items() if v in data
-    ]
-    assert not leaks, leaks

@@ -110,6 +110,7 @@ def test_every_gap_is_reported_with_an_action() -> None:
     assert "credential set hub" in gaps
     assert "passwords of token ci-token" in gaps
     assert "custom headers of webhook hook (Authorization)" in gaps
+    assert not any(what.startswith("service URI") for what in gaps)  # nothing was withheld
     assert "cache rule dockerhub" in gaps
     assert "1 role assignment(s)" in gaps
     assert all(g.action for g in gaps.values())
@@ -177,3 +178,28 @@ def test_abac_mode_is_mirrored_and_its_assignments_reported() -> None:
     target = copy.deepcopy(doc)
     target["registry"]["properties"]["roleAssignmentMode"] = "LegacyRegistryPermissions"
     assert any("roleAssignmentMode" in d for d in compare(doc, target))
+
+
+def test_a_webhook_key_in_its_uri_is_never_documented_and_the_hook_waits_disabled() -> None:
+    from acr_migrate.azure.document import public_uri
+    from acr_migrate.azure.provision import child_bodies
+
+    uri = "https://ops:pw@hooks.example:8443/api/build?code=KEY123&x=1#frag"
+    assert public_uri(uri) == (
+        "https://hooks.example:8443/api/build",
+        ["user info", "query", "fragment"],
+    )
+    assert public_uri("https://hooks.example/x") == ("https://hooks.example/x", [])
+    doc = document()
+    callback = doc["webhooks"][0]["callback"]
+    callback["serviceUri"], callback["serviceUriWithheld"] = public_uri(uri)
+    gap = next(g for g in gaps_of(doc) if g.what.startswith("service URI"))
+    assert gap.what == "service URI of webhook hook (its user info and query and fragment)"
+    assert "enable" in gap.action
+    hooks = [body for kind, _, body in child_bodies(doc, OLD_ID) if kind == "webhooks"]
+    assert hooks[0]["properties"]["serviceUri"] == "https://hooks.example:8443/api/build"
+    assert hooks[0]["properties"]["status"] == "disabled"
+    assert "KEY123" not in json.dumps(doc) + json.dumps(hooks)
+    # Without a withheld part the hook keeps the source's status.
+    plain = [body for kind, _, body in child_bodies(document(), OLD_ID) if kind == "webhooks"]
+    assert plain[0]["properties"]["status"] == "enabled"

@@ -1,6 +1,6 @@
 """The stand-in's own knobs on the ARM port (test machinery, not Azure): ``/_sandbox/faults``,
-``/_sandbox/behaviour``, ``/_sandbox/principals`` and the deliberate error of
-``/_sandbox/raise``."""
+``/_sandbox/behaviour``, ``/_sandbox/principals``, ``/_sandbox/secrets`` and the deliberate
+error of ``/_sandbox/raise``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sandbox import faults
 from sandbox.azure.arm.state import Arm
 from sandbox.azure.bootstrap import role_assignment
 from sandbox.azure.faults import ArmFaultConfig
-from sandbox.azure.store import ROLE_IDS
+from sandbox.azure.store import ROLE_IDS, secret_values
 
 #: Requesting it raises inside the stand-in on purpose (the session ignores its log entries).
 DELIBERATE_ERROR_PATH = "/_sandbox/raise"
@@ -72,6 +72,28 @@ def control_routes(arm: Arm) -> list[Route]:
             {"tenant_id": tenant, "client_id": client_id, "client_secret": secret, "object_id": oid}
         )
 
+    async def get_secrets(request: Request) -> Response:
+        """Every secret the stand-in holds now (by label) and the tokens it signed since
+        recording began: what a leak test searches for."""
+        issued = arm.ctx.signer.issued
+        return JSONResponse(
+            {
+                "secrets": secret_values(arm.store.data),
+                "recording": issued is not None,
+                "tokens": list(issued or []),
+            }
+        )
+
+    async def put_secrets(request: Request) -> Response:
+        """``{"record_tokens": true}`` records every token signed from now on (kept in memory
+        until ``false``); answers as GET does."""
+        body = json.loads(await request.body() or b"{}")
+        record = body.get("record_tokens")
+        if not isinstance(record, bool) or set(body) != {"record_tokens"}:
+            return JSONResponse({"error": 'body: {"record_tokens": bool}'}, status_code=400)
+        arm.ctx.signer.issued = [] if record else None
+        return await get_secrets(request)
+
     return [
         *faults.control_routes(
             arm.faults, ArmFaultConfig.from_dict, ArmFaultConfig, keep_counters_by_default=True
@@ -79,5 +101,7 @@ def control_routes(arm: Arm) -> list[Route]:
         Route("/_sandbox/behaviour", get_behaviour, methods=["GET"]),
         Route("/_sandbox/behaviour", put_behaviour, methods=["PUT"]),
         Route("/_sandbox/principals", post_principal, methods=["POST"]),
+        Route("/_sandbox/secrets", get_secrets, methods=["GET"]),
+        Route("/_sandbox/secrets", put_secrets, methods=["PUT"]),
         Route(DELIBERATE_ERROR_PATH, raise_error, methods=["GET"]),
     ]
