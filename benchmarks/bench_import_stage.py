@@ -25,7 +25,8 @@ Per round and set, in an order that rotates with round and set, each of these co
   image, the global concurrency limit, the progress artifact, the journal); times the stage;
 - ``import``: the whole ``acr-migrate import`` CLI from process start to exit on the warm server
   (read the exported manifest, read the target, plan, copy, results CSV, validate). The manifest
-  was exported once per source before the rounds (``acr-migrate export``, timed apart).
+  was exported once per source before the rounds (``acr-migrate export``, timed apart);
+- ``stage-nolimit`` (only with ``--methods``): the stage without the global concurrency limit.
 
 After every copy the target is checked against the set (the catalog's repositories, every tag,
 every tag's digest); a method that copied anything else stops the benchmark with exit code 1.
@@ -78,6 +79,8 @@ SETS: dict[str, tuple[str, bool]] = {
     "small": ("small", False),
 }
 METHODS = ["bare", "skopeo", "stage", "import"]
+#: diagnostics, only when asked for (--methods ... stage-nolimit)
+EXTRA_METHODS = ["stage-nolimit"]
 #: the issue's goals, as ratios to skopeo sync --all
 GOALS = {"bare": 0.7, "import": 1.0}
 
@@ -173,7 +176,16 @@ def child_stage(spec: dict[str, Any]) -> dict[str, Any]:
     return timing
 
 
-CHILDREN = {"bare": child_bare, "stage": child_stage}
+def child_stage_nolimit(spec: dict[str, Any]) -> dict[str, Any]:
+    """The import stage without the global concurrency limit (what the knob itself costs)."""
+    import flows.target_import as target_import
+
+    target_import.limit_name = lambda t: None  # type: ignore[assignment,return-value]
+    target_import.ensure_limit = lambda name, default: 0  # type: ignore[assignment]
+    return child_stage(spec)
+
+
+CHILDREN = {"bare": child_bare, "stage": child_stage, "stage-nolimit": child_stage_nolimit}
 
 
 # --- the parent ---------------------------------------------------------------------------------
@@ -413,7 +425,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
-    parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS)
+    parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS + EXTRA_METHODS)
     parser.add_argument(
         "--noop-runs", type=int, default=1, help="no-op reruns per method, set and round"
     )
@@ -619,6 +631,10 @@ def report(record: dict[str, Any]) -> None:
             f"| {_ratio(m['stage'], m['skopeo'])} "
             f"| {_ratio(m['import'], m['skopeo'], GOALS['import'])} |"
         )
+    for name in dict.fromkeys(r["set"] for r in copies):
+        free = [r for r in copies if r["set"] == name and r["method"] == "stage-nolimit"]
+        if free:
+            print(f"stage without the global limit ({name}): {_median(free):.2f} s")
     noop = record.get("noop", [])
     if noop:
         print(
