@@ -1,32 +1,43 @@
-"""The import stage beside the bare engine and skopeo, and no-op reruns, on local registries.
+"""oci-copy beside ``skopeo sync --all`` on two local registries: the bare engine, the import
+stage, the whole ``acr-migrate import``, and the no-op rerun (issue 11).
 
-    uv run python benchmarks/bench_import_stage.py [--rounds 3] [--sets big small] [--noop 50 1000]
+    uv run python benchmarks/bench_import_stage.py [--rounds 3] [--sets big half small]
+    make bench        # --rounds 1: one copy per method and set, a few minutes on 2 cores
 
 Starts the sandbox (``sandbox.api.up``: certificates, Azurite for the manifest hand-over) in a
-temporary root, its own warm ``prefect server start`` (SQLite, with the project's server settings,
-see ``bench_prefect_overhead.SERVER_ENV``) and plain CNCF distribution registries over TLS
-(the sandbox's own kind, basic auth): one source per image set, and a fresh, empty target for
-every copy, so each method copies everything. Image sets:
+temporary root, its own warm ``prefect server start`` (SQLite, the project's server settings, see
+``bench_prefect_overhead.SERVER_ENV``) and plain CNCF distribution registries over TLS (the
+sandbox's kind, basic auth): one source per image set, and a fresh target for every copy. Sets:
 
-- ``big``: 50 images of one ~3.2 MB random layer each (~160 MB);
-- ``small``: 500 images of one small layer each;
-- ``noop``: 1,000 images of one small layer each (only for the no-op rerun).
+- ``big``: 50 images of one ~3.2 MB random layer each (~160 MB), into an empty target;
+- ``half``: the same 50 images into a target that already holds half of their layers (the layer
+  blobs of every other image, in the same repositories; no manifests, no configs). Every target
+  of this set starts as a copy of one pre-populated registry data directory, so each method
+  starts from the same pre-state;
+- ``small``: 500 images of one small layer each, into an empty target.
 
-Per round, in rotating order, each set is copied by
+Per round and set, in an order that rotates with round and set, each of these copies the set:
 
 - ``bare``: the oci-copy engine (``acr_migrate.registry.open_engine``) in a ``ThreadPoolExecutor``
-  of ``concurrency`` (8) threads: as many copies at once as the import stage, whose global limit
-  has that many slots;
-- ``skopeo``: ``skopeo sync --all`` of the same images (from a YAML source list);
-- ``import stage``: ``flows.target_import._import_all`` in a flow on the warm server (one task
-  run per image, the global concurrency limit, the progress artifact): the stage of
-  ``acr-migrate import`` that copies.
+  of ``concurrency`` (8) threads, as many copies at once as the import stage; times the copy;
+- ``skopeo``: ``skopeo sync --all`` of the same images (YAML source list), the whole command;
+- ``stage``: ``flows.target_import._import_all`` in a flow on the warm server (one task run per
+  image, the global concurrency limit, the progress artifact, the journal); times the stage;
+- ``import``: the whole ``acr-migrate import`` CLI from process start to exit on the warm server
+  (read the exported manifest, read the target, plan, copy, results CSV, validate). The manifest
+  was exported once per source before the rounds (``acr-migrate export``, timed apart);
+- ``stage-nolimit`` (only with ``--methods``): the stage without the global concurrency limit.
 
-Each runs in its own process and times only the copy (skopeo: the whole command). Then
-``acr-migrate import`` (the CLI, from process start) with nothing left to copy, at 50 and at
-1,000 manifests, beside ``python -c "import prefect"`` and ``import flows.target_import``.
-Prints medians and ratios from this one run and writes the raw figures to
-``benchmarks/results/import-stage-<date>.json``. Not part of ``make test``.
+After every copy the target is checked against the set (the catalog's repositories, every tag,
+every tag's digest); a method that copied anything else stops the benchmark with exit code 1.
+
+No-op rerun (sets ``big`` and ``small``): in the target the ``import`` method has just filled,
+``acr-migrate import`` again (the whole CLI, nothing to copy: plan, no stage, validate) and
+``skopeo sync --all`` again, in alternating order; ``python -c "import prefect"`` beside them.
+
+Prints medians and the ratios to skopeo with the issue's goals (bare <= 0.7x, whole import <=
+1.0x), and writes the raw figures to ``benchmarks/results/import-stage-<date>.json``.
+Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -53,14 +64,27 @@ USER = "bench"
 SOURCE_PASSWORD_ENV = "BENCH_SOURCE_PASSWORD"
 TARGET_PASSWORD_ENV = "BENCH_TARGET_PASSWORD"
 STORAGE_ENV = "ACR_MIGRATE_STORAGE_CONNECTION_STRING"
+CONTAINER = "acr-migrate"
 CONCURRENCY = 8  # the sandbox config's default
 
-SETS: dict[str, tuple[int, int, int]] = {
-    # name: (images, repositories, random bytes in the image's one layer)
+#: source image sets: (images, repositories, random bytes in the image's one layer)
+SOURCES: dict[str, tuple[int, int, int]] = {
     "big": (50, 10, 3_200_000),
     "small": (500, 20, 2_000),
-    "noop": (1000, 20, 200),
 }
+#: what each set copies: (source, pre-populated with half of the layers)
+SETS: dict[str, tuple[str, bool]] = {
+    "big": ("big", False),
+    "half": ("big", True),
+    "small": ("small", False),
+}
+METHODS = ["bare", "skopeo", "stage", "import"]
+#: diagnostics, only when asked for (--methods ... stage-nolimit)
+EXTRA_METHODS = ["stage-nolimit"]
+#: the issue's goals, as ratios to skopeo sync --all
+GOALS = {"bare": 0.7, "import": 1.0}
+
+Images = list[tuple[str, str, list[str]]]  # (repository, digest, tags) per image
 
 
 # --- the children: one method, one copy, timed inside the process ------------------------------
@@ -111,35 +135,35 @@ def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
-def child_prefect_nolimit(spec: dict[str, Any]) -> dict[str, Any]:
-    """The import stage without the global concurrency limit (what the knob itself costs)."""
-    import flows.target_import as target_import
-
-    target_import.limit_name = lambda t: None  # type: ignore[assignment,return-value]
-    target_import.ensure_limit = lambda name, default: 0  # type: ignore[assignment]
-    return child_prefect(spec)
-
-
-def child_prefect(spec: dict[str, Any]) -> dict[str, Any]:
+def child_stage(spec: dict[str, Any]) -> dict[str, Any]:
     from prefect import flow
 
     import flows.target_import as target_import
+    from acr_migrate.journal import Journal
     from acr_migrate.models import Action, ImportStatus, PlanItem
     from acr_migrate.plan import Plan
     from acr_migrate.settings import ImportOptions
+    from acr_migrate.storage import ManifestLocation, StorageSettings
     from flows.runners import TaskRunnerSettings
     from tasks.registries import close_all
 
     source, target = _endpoints(spec)
     plan = Plan(items=[PlanItem(action=Action.IMPORT, item=i) for i in _items(spec)])
     options = ImportOptions(concurrency=CONCURRENCY)
+    storage = StorageSettings(container=CONTAINER, connection_string_env=STORAGE_ENV)
+    location = ManifestLocation(
+        container=CONTAINER, blob=f"bench-stage/{spec['target_name']}/manifest.csv"
+    )
     timing: dict[str, Any] = {}
 
     @flow(name="bench-import-stage", log_prints=False)
     def stage() -> None:
+        journal = Journal.open(storage, location, "bench")
         start = time.perf_counter()
         try:
-            results = target_import._import_all(plan, source, target, options, TaskRunnerSettings())
+            results, _ = target_import._import_all(
+                plan, source, target, options, TaskRunnerSettings(), journal
+            )
         finally:
             close_all()
         timing["seconds"] = time.perf_counter() - start
@@ -150,6 +174,18 @@ def child_prefect(spec: dict[str, Any]) -> dict[str, Any]:
     timing["flow_seconds"] = time.perf_counter() - start
     assert timing["imported"] == len(plan.items), timing
     return timing
+
+
+def child_stage_nolimit(spec: dict[str, Any]) -> dict[str, Any]:
+    """The import stage without the global concurrency limit (what the knob itself costs)."""
+    import flows.target_import as target_import
+
+    target_import.limit_name = lambda t: None  # type: ignore[assignment,return-value]
+    target_import.ensure_limit = lambda name, default: 0  # type: ignore[assignment]
+    return child_stage(spec)
+
+
+CHILDREN = {"bare": child_bare, "stage": child_stage, "stage-nolimit": child_stage_nolimit}
 
 
 # --- the parent ---------------------------------------------------------------------------------
@@ -164,40 +200,93 @@ class Registries:
         self.password = password
         self.count = 0
 
-    def start(self) -> Any:
+    def start(self, template: Path | None = None) -> Any:
+        """A registry; with ``template``, on a copy of that data directory."""
         from sandbox.registries import start_source_registry
 
         self.count += 1
-        return start_source_registry(
-            self.root / f"registry-{self.count}", self.certs, USER, self.password
-        )
+        home = self.root / f"registry-{self.count}"
+        if template:
+            shutil.copytree(template, home / "source" / "data")
+        return start_source_registry(home, self.certs, USER, self.password)
 
     @staticmethod
-    def stop(info: Any) -> None:
+    def stop(info: Any, keep: bool = False) -> None:
         from sandbox._process import stop_pid
 
         stop_pid(int(info.process["pid"]), info.process.get("start_time"))
-        shutil.rmtree(info.extra["data_dir"], ignore_errors=True)
+        if not keep:
+            shutil.rmtree(info.extra["data_dir"], ignore_errors=True)
 
 
-def seed(info: Any, ca: Path, password: str, name: str) -> list[tuple[str, str, list[str]]]:
-    """Push one image set; returns (repository, digest, tags) per image."""
-    from sandbox.oci_push import Endpoint, RegistryClient, build_image, make_layer
+def _client(url: str, ca: Path, password: str) -> Any:
+    from sandbox.oci_push import Endpoint, RegistryClient
 
-    count, repositories, size = SETS[name]
+    return RegistryClient(Endpoint(url=url, username=USER, password=password, ca_bundle=ca))
+
+
+def seed(info: Any, ca: Path, password: str, name: str, half: Any = None) -> Images:
+    """Push one source set; returns (repository, digest, tags) per image. With ``half`` (a
+    registry), also push the layer blobs of every other image there (no config, no manifest)."""
+    from sandbox.oci_push import build_image, make_layer
+
+    count, repositories, size = SOURCES[name]
     rng = random.Random(name)
-    endpoint = Endpoint(url=info.url, username=USER, password=password, ca_bundle=ca)
+    payloads = [
+        rng.randbytes(size) if size > 4096 else f"{name}-{n}\n".encode() * (size // 8)
+        for n in range(count)
+    ]
 
     def push(n: int) -> tuple[str, str, list[str]]:
-        data = rng.randbytes(size) if size > 4096 else f"{name}-{n}\n".encode() * (size // 8)
-        image = build_image([make_layer({f"data-{n}.bin": data})], labels={"n": str(n)})
+        image = build_image([make_layer({f"data-{n}.bin": payloads[n]})], labels={"n": str(n)})
         repository, tags = f"bench-{name}/app{n % repositories}", [f"v{n}"]
-        with RegistryClient(endpoint) as client:
+        with _client(info.url, ca, password) as client:
             digest = client.push_image(repository, image, tags, {})
+        if half is not None and n % 2 == 0:
+            with _client(half.url, ca, password) as client:
+                for blob in image.blobs:
+                    if "layer" in blob.media_type:
+                        client.push_blob(repository, blob)
         return repository, digest, tags
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(push, range(count)))
+
+
+def verify(url: str, ca: Path, password: str, images: Images, what: str) -> None:
+    """The target holds exactly ``images``: its repositories, every tag, every tag's digest.
+    Anything else ends the benchmark (exit code 1): a broken copy must not print a ratio."""
+    from sandbox.oci_push import ACCEPT_MANIFESTS
+
+    want: dict[tuple[str, str], str] = {(r, t): d for r, d, tags in images for t in tags}
+    repositories = sorted({r for r, _ in want})
+    with _client(url, ca, password) as client:
+        catalog = client.request("GET", "/v2/_catalog", params={"n": 1000})
+        client._check(catalog, (200,), "GET /v2/_catalog")
+        found = sorted(catalog.json().get("repositories") or [])
+        problems = [] if found == repositories else [f"catalog {found} != {repositories}"]
+        tags = {(r, t) for r in repositories if r in found for t in client.tags(r)}
+        if tags != set(want):
+            problems.append(
+                f"{len(tags)} tags, {len(want)} wanted; missing {sorted(set(want) - tags)[:5]}, "
+                f"unexpected {sorted(tags - set(want))[:5]}"
+            )
+
+        def digest(key: tuple[str, str]) -> str | None:
+            resp = client.request(
+                "HEAD", f"/v2/{key[0]}/manifests/{key[1]}", headers={"Accept": ACCEPT_MANIFESTS}
+            )
+            return resp.headers.get("docker-content-digest") if resp.is_success else None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            got = dict(zip(want, pool.map(digest, want), strict=True))
+    wrong = [f"{r}:{t} is {got[(r, t)]}, not {d}" for (r, t), d in want.items() if got[(r, t)] != d]
+    problems += [f"{len(wrong)} wrong digest(s): {wrong[:3]}"] if wrong else []
+    if problems:
+        print(f"\nBROKEN: {what}: the target does not hold the set:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def run_child(kind: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -229,6 +318,11 @@ def run_skopeo(spec: dict[str, Any], certs_dir: Path, password: str) -> dict[str
             "images": images,
         }
     }
+    # skopeo sync puts each image at <destination>/<last part of its repository>: the images'
+    # common folder goes in the destination, so they land under the names they have here.
+    folders = {repository.rpartition("/")[0] for repository in images}
+    if len(folders) != 1:
+        raise SystemExit(f"skopeo sync needs the images in one folder, not {sorted(folders)}")
     yaml = Path(spec["dir"]) / "skopeo.yaml"
     yaml.write_text(json.dumps(listing))  # JSON is YAML
     start = time.perf_counter()
@@ -246,7 +340,7 @@ def run_skopeo(spec: dict[str, Any], certs_dir: Path, password: str) -> dict[str
             "--dest-creds",
             f"{USER}:{password}",
             str(yaml),
-            target_host,
+            f"{target_host}/{folders.pop()}",
         ],
         capture_output=True,
         text=True,
@@ -258,14 +352,26 @@ def run_skopeo(spec: dict[str, Any], certs_dir: Path, password: str) -> dict[str
     return {"seconds": seconds}
 
 
-def cli(args: list[str], env: dict[str, str]) -> float:
+def cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """``acr-migrate <args>`` from process start to exit; the plan's import count from its
+    output (rich's table: the first figure under "plan (images)")."""
     exe = Path(sys.executable).parent / "acr-migrate"
     start = time.perf_counter()
-    out = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [str(exe), *args], env=env | {"COLUMNS": "200"}, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(f"acr-migrate {' '.join(args)} failed:\n{out.stdout[-3000:]}")
-    return seconds
+    result: dict[str, Any] = {"seconds": seconds}
+    lines = out.stdout.splitlines()
+    for n, line in enumerate(lines):
+        if "plan (images)" in line:
+            header = [c.strip() for c in lines[n + 2].strip("┃│ ").split("┃")]
+            values = [c.strip() for c in lines[n + 4].strip("┃│ ").split("│")]
+            result["plan"] = dict(zip(header, map(int, values), strict=False))
+            break
+    return result
 
 
 def python_seconds(code: str, env: dict[str, str]) -> float:
@@ -291,7 +397,7 @@ ca_bundle = "{ca}"
 
 [storage]
 connection_string_env = "{storage_env}"
-container = "acr-migrate"
+container = "{container}"
 
 [migration]
 engine = "oci-copy"
@@ -299,30 +405,35 @@ concurrency = {concurrency}
 """
 
 
+def write_config(path: Path, spec: dict[str, Any]) -> Path:
+    path.write_text(
+        CONFIG.format(
+            user=USER,
+            source_env=SOURCE_PASSWORD_ENV,
+            target_env=TARGET_PASSWORD_ENV,
+            storage_env=STORAGE_ENV,
+            container=CONTAINER,
+            concurrency=CONCURRENCY,
+            **{k: spec[k] for k in ("source_name", "source_url", "target_name", "target_url")},
+            ca=spec["ca"],
+        )
+    )
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sets", nargs="*", default=["big", "small"], choices=["big", "small"])
-    parser.add_argument("--noop", nargs="*", type=int, default=[50, 1000], choices=[50, 1000])
-    parser.add_argument("--noop-runs", type=int, default=5)
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS + EXTRA_METHODS)
     parser.add_argument(
-        "--without-limit",
-        action="store_true",
-        help="also the import stage without the global concurrency limit",
+        "--noop-runs", type=int, default=1, help="no-op reruns per method, set and round"
     )
-    parser.add_argument(
-        "--child", choices=["bare", "prefect", "prefect-nolimit"], help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        spec = json.loads(Path(args.spec).read_text())
-        run = {
-            "bare": child_bare,
-            "prefect": child_prefect,
-            "prefect-nolimit": child_prefect_nolimit,
-        }[args.child]
-        print(json.dumps(run(spec)))
+        print(json.dumps(CHILDREN[args.child](json.loads(Path(args.spec).read_text()))))
         return
 
     from bench_prefect_overhead import SERVER_ENV, Server, machine
@@ -331,11 +442,17 @@ def main() -> None:
     from sandbox.certs import ensure_certs
     from sandbox.registries import new_password
 
+    began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="bench-import-stage-"))
     password = new_password()
     server: Server | None = None
     started: list[Any] = []
-    record: dict[str, Any] = {"machine": machine(), "server_settings": SERVER_ENV}
+    record: dict[str, Any] = {
+        "machine": machine(),
+        "server_settings": SERVER_ENV,
+        "args": {k: v for k, v in vars(args).items() if k not in ("child", "spec")},
+        "goals": GOALS,
+    }
     try:
         api.up(root)
         certs = ensure_certs(root)
@@ -350,88 +467,83 @@ def main() -> None:
         ca = certs.ca_pem
         certs_dir = certs.cert_dir
 
-        sources: dict[str, tuple[Any, list[tuple[str, str, list[str]]]]] = {}
-        wanted = list(args.sets) + (["big"] if 50 in args.noop else [])
-        wanted += ["noop"] if 1000 in args.noop else []
-        for name in dict.fromkeys(wanted):
+        # The sources, each exported once (the whole import reads that manifest); the half
+        # set's template: a registry holding the layer blobs of every other image.
+        sources: dict[str, tuple[Any, Images]] = {}
+        template: Path | None = None
+        exports: list[dict[str, Any]] = []
+        for name in dict.fromkeys(SETS[s][0] for s in args.sets):
             info = registries.start()
             started.append(info)
+            half = registries.start() if name == "big" and "half" in args.sets else None
             t0 = time.perf_counter()
-            sources[name] = (info, seed(info, ca, password, name))
+            sources[name] = (info, seed(info, ca, password, name, half))
             print(f"seeded {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            if half is not None:
+                Registries.stop(half, keep=True)
+                template = Path(half.extra["data_dir"])
+                blobs = list(template.glob("docker/registry/v2/blobs/sha256/*/*/data"))
+                record["half_prepopulated"] = {
+                    "layer_blobs": len(blobs),
+                    "bytes": sum(b.stat().st_size for b in blobs),
+                }
+            if "import" in args.methods:
+                spec = {
+                    "source_name": f"bench-{name}",
+                    "source_url": info.url,
+                    "target_name": f"bench-{name}",
+                    "target_url": info.url,
+                    "ca": str(ca),
+                }
+                config = write_config(root / f"export-{name}.toml", spec)
+                seconds = cli(["export", "-c", str(config)], env)["seconds"]
+                exports.append({"source": name, "seconds": seconds})
+        record["exports"] = exports
 
         copies: list[dict[str, Any]] = []
-        methods = ["bare", "skopeo", "import stage"]
-        methods += ["import stage, no limit"] if args.without_limit else []
+        noops: list[dict[str, Any]] = []
+        methods = list(args.methods)
         for round_ in range(args.rounds):
-            for name in args.sets:
-                info, images = sources[name]
-                turn = round_ % len(methods)
-                order = methods[turn:] + methods[:turn]
-                for method in order:
-                    target = registries.start()
+            for index, name in enumerate(args.sets):
+                source_name, prepopulated = SETS[name]
+                info, images = sources[source_name]
+                turn = (round_ + index) % len(methods)
+                for method in methods[turn:] + methods[:turn]:
+                    target = registries.start(template if prepopulated else None)
                     spec = {
                         "dir": str(root),
                         "ca": str(ca),
-                        "source_name": f"bench-{name}",
+                        "source_name": f"bench-{source_name}",
                         "source_url": info.url,
                         "target_name": f"bench-target-{registries.count}",
                         "target_url": target.url,
                         "images": images,
                     }
                     try:
-                        if method == "bare":
-                            result = run_child("bare", spec, env)
-                        elif method == "skopeo":
+                        config = write_config(root / f"import-{registries.count}.toml", spec)
+                        if method == "skopeo":
                             result = run_skopeo(spec, certs_dir, password)
-                        elif method == "import stage":
-                            result = run_child("prefect", spec, env)
+                        elif method == "import":
+                            result = cli(["import", "-c", str(config)], env)
+                            if result.get("plan", {}).get("import") != len(images):
+                                raise SystemExit(f"import planned {result.get('plan')}")
                         else:
-                            result = run_child("prefect-nolimit", spec, env)
+                            result = run_child(method, spec, env)
+                        verify(target.url, ca, password, images, f"{method} ({name})")
+                        copies.append({"round": round_, "set": name, "method": method, **result})
+                        print(json.dumps(copies[-1]), file=sys.stderr, flush=True)
+                        if method == "import" and not prepopulated:
+                            noops += noop_reruns(
+                                args.noop_runs, round_, name, spec, config, certs_dir, password, env
+                            )
+                            verify(target.url, ca, password, images, f"no-op reruns ({name})")
                     finally:
                         Registries.stop(target)
-                    copies.append({"round": round_, "set": name, "method": method, **result})
-                    print(json.dumps(copies[-1]), file=sys.stderr, flush=True)
+            if noops:
+                seconds = python_seconds("import prefect", env)
+                noops.append({"round": round_, "method": "python -c 'import prefect'"})
+                noops[-1]["seconds"] = seconds
         record["copies"] = copies
-
-        noops: list[dict[str, Any]] = []
-        configs: dict[int, Path] = {}
-        for size in args.noop:
-            name = "big" if size == 50 else "noop"
-            info, images = sources[name]
-            target = registries.start()
-            started.append(target)
-            config = root / f"noop-{size}.toml"
-            config.write_text(
-                CONFIG.format(
-                    source_name=f"bench-{name}",
-                    source_url=info.url,
-                    target_name=f"bench-noop-target-{size}",
-                    target_url=target.url,
-                    user=USER,
-                    source_env=SOURCE_PASSWORD_ENV,
-                    target_env=TARGET_PASSWORD_ENV,
-                    ca=ca,
-                    storage_env=STORAGE_ENV,
-                    concurrency=CONCURRENCY,
-                )
-            )
-            configs[size] = config
-            export = cli(["export", "-c", str(config)], env)
-            full = cli(["import", "-c", str(config)], env)
-            noops.append({"manifests": size, "what": "export", "seconds": export})
-            noops.append({"manifests": size, "what": "first import", "seconds": full})
-            print(json.dumps(noops[-2:]), file=sys.stderr, flush=True)
-        for run in range(args.noop_runs if args.noop else 0):
-            for size in args.noop:
-                seconds = cli(["import", "-c", str(configs[size])], env)
-                noops.append({"manifests": size, "what": "no-op import", "seconds": seconds})
-            for what, code in (
-                ("python -c 'import prefect'", "import prefect"),
-                ("python -c 'import flows.target_import'", "import flows.target_import"),
-            ):
-                noops.append({"what": what, "seconds": python_seconds(code, env), "run": run})
-            print(json.dumps(noops[-4:]), file=sys.stderr, flush=True)
         record["noop"] = noops
     finally:
         if server:
@@ -442,6 +554,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     record["machine_after"] = machine()
+    record["wall_seconds"] = time.perf_counter() - began
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     record["date"] = stamp
     (BENCH / "results").mkdir(exist_ok=True)
@@ -451,41 +564,93 @@ def main() -> None:
     print(f"\nraw results: {out.relative_to(REPO)}")
 
 
-def report(record: dict[str, Any]) -> None:
-    def median(rows: list[dict[str, Any]]) -> float:
-        return statistics.median(r["seconds"] for r in rows)
+def noop_reruns(
+    runs: int,
+    round_: int,
+    name: str,
+    spec: dict[str, Any],
+    config: Path,
+    certs_dir: Path,
+    password: str,
+    env: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Both sides again into a target that already holds every image, in alternating order."""
+    rows: list[dict[str, Any]] = []
+    for run in range(runs):
+        order = ["import", "skopeo"] if (round_ + run) % 2 == 0 else ["skopeo", "import"]
+        for method in order:
+            if method == "skopeo":
+                result = run_skopeo(spec, certs_dir, password)
+            else:
+                result = cli(["import", "-c", str(config)], env)
+                if result.get("plan", {}).get("import", 0) != 0:
+                    raise SystemExit(f"the no-op import planned {result['plan']}")
+            rows.append({"round": round_, "set": name, "method": method, **result})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
 
-    print(f"\n{record['date']}, {record['machine']}\n")
+
+def _median(rows: list[dict[str, Any]]) -> float | None:
+    return statistics.median(r["seconds"] for r in rows) if rows else None
+
+
+def _ratio(ours: float | None, skopeo: float | None, goal: float | None = None) -> str:
+    if ours is None or not skopeo:
+        return "-"
+    ratio = ours / skopeo
+    verdict = "" if goal is None else (" PASS" if ratio <= goal else " MISS")
+    return f"{ratio:.2f}x{verdict}"
+
+
+def report(record: dict[str, Any]) -> None:
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    print(f"\n{record['date']}, {record['machine']}")
+    copies = record.get("copies", [])
+    rounds = len({r["round"] for r in copies})
+    print(f"medians of {rounds} round(s); goals: bare <= 0.7x skopeo, whole import <= 1.0x\n")
     print(
-        "| images | bare engine s | skopeo sync --all s | import stage s | stage / bare "
-        "| skopeo / bare |"
+        "| set | bare s | `skopeo sync --all` s | stage s | whole `import` s "
+        "| bare / skopeo | stage / skopeo | import / skopeo |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    notes: list[str] = []
-    for name in dict.fromkeys(r["set"] for r in record.get("copies", [])):
-        rows = [r for r in record["copies"] if r["set"] == name]
-        bare = median([r for r in rows if r["method"] == "bare"])
-        skopeo = median([r for r in rows if r["method"] == "skopeo"])
-        stage = median([r for r in rows if r["method"] == "import stage"])
-        free = [r for r in rows if r["method"] == "import stage, no limit"]
-        if free:
-            notes.append(f"import stage without the global limit ({name}): {median(free):.2f} s")
-        count, _, size = SETS[name]
-        label = f"{count} ({name}, ~{count * size / 1e6:.0f} MB)"
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    labels = {
+        "big": "50 images (~160 MB)",
+        "half": "50 images, half the layers in the target",
+        "small": "500 small images",
+    }
+    for name in dict.fromkeys(r["set"] for r in copies):
+        m = {
+            method: _median([r for r in copies if r["set"] == name and r["method"] == method])
+            for method in METHODS
+        }
         print(
-            f"| {label} | {bare:.2f} | {skopeo:.2f} | {stage:.2f} | {stage / bare:.2f}x "
-            f"| {skopeo / bare:.2f}x |"
+            f"| {labels[name]} | {fmt(m['bare'])} | {fmt(m['skopeo'])} | {fmt(m['stage'])} "
+            f"| {fmt(m['import'])} | {_ratio(m['bare'], m['skopeo'], GOALS['bare'])} "
+            f"| {_ratio(m['stage'], m['skopeo'])} "
+            f"| {_ratio(m['import'], m['skopeo'], GOALS['import'])} |"
         )
-    for note in notes:
-        print(f"\n{note}")
+    for name in dict.fromkeys(r["set"] for r in copies):
+        free = [r for r in copies if r["set"] == name and r["method"] == "stage-nolimit"]
+        if free:
+            print(f"stage without the global limit ({name}): {_median(free):.2f} s")
     noop = record.get("noop", [])
     if noop:
-        print("\n| what | median s | runs |")
-        print("|---|---:|---:|")
-        for what in dict.fromkeys((r["what"], r.get("manifests")) for r in noop):
-            rows = [r for r in noop if (r["what"], r.get("manifests")) == what]
-            label = what[0] + (f" ({what[1]:,} manifests)" if what[1] else "")
-            print(f"| {label} | {median(rows):.2f} | {len(rows)} |")
+        print(
+            "\n| no-op rerun (target holds everything) | `acr-migrate import` s | skopeo s "
+            "| import / skopeo |"
+        )
+        print("|---|---:|---:|---:|")
+        for name in dict.fromkeys(r["set"] for r in noop if "set" in r):
+            ours = _median([r for r in noop if r.get("set") == name and r["method"] == "import"])
+            skopeo = _median([r for r in noop if r.get("set") == name and r["method"] == "skopeo"])
+            print(f"| {labels[name]} | {fmt(ours)} | {fmt(skopeo)} | {_ratio(ours, skopeo)} |")
+        baseline = _median([r for r in noop if "set" not in r])
+        print(f"\n`python -c 'import prefect'`: {fmt(baseline)} s")
+    for row in record.get("exports", []):
+        print(f"export of {row['source']} (once, before the rounds): {row['seconds']:.2f} s")
+    print(f"benchmark wall time: {record.get('wall_seconds', 0):.0f} s")
 
 
 if __name__ == "__main__":
