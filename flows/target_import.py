@@ -22,6 +22,7 @@ from acr_migrate.models import (
     RegistryEndpoint,
 )
 from acr_migrate.plan import Plan, make_plan
+from acr_migrate.ports import TargetState
 from acr_migrate.preflight import import_needs, refusal
 from acr_migrate.report import force_markdown, import_markdown, result_table, results_csv
 from acr_migrate.settings import ImportOptions
@@ -32,7 +33,7 @@ from flows.approvals import ApprovalSettings, ForceApproval, ask
 from flows.artifacts import Progress, artifact_key, markdown, run_tag, table
 from flows.progress import publish
 from flows.runners import TaskRunnerSettings, make_task_runner
-from flows.validate import validate
+from flows.validate import check_target, validate
 from tasks.handover import resolve_manifest, unfinished_imports, upload_report
 from tasks.import_image import import_image
 from tasks.inventory import read_target
@@ -64,7 +65,7 @@ def target_import(
         return Failed(message=refusal(problems))
     location, rows = resolve_manifest(storage, source.name, manifest)
     get_run_logger().info("manifest %s: %d rows verified", location.blob, len(rows))
-    plan, options = _approved_plan(target, rows, options, approval)
+    plan, options, before = _approved_plan(target, rows, options, approval)
     results, concurrency = _import_all(
         plan, source, target, options, runner, Journal.open(storage, location, run_tag())
     )
@@ -75,10 +76,9 @@ def target_import(
         results_url = upload_report(
             storage, location, f"results-{run_tag()}.csv", results_csv(results)
         )
-        checked = validate(source, target, storage, location, options, return_state=True)
-        report = checked.result(raise_on_failure=False)
+        report = _validated(source, target, storage, location, rows, options, before, plan)
         if not isinstance(report, ValidationReport):
-            return Failed(message=f"validation could not run: {checked.message}")
+            return Failed(message=report)
         validation = report
     _publish(target, location, plan, results, validation, options.dry_run, concurrency)
     summary = ImportSummary.of(
@@ -93,14 +93,37 @@ def target_import(
     return (Completed if summary.ok else Failed)(message=summary.message(), data=summary)
 
 
+def _validated(
+    source: RegistryEndpoint,
+    target: RegistryEndpoint,
+    storage: StorageSettings,
+    location: ManifestLocation,
+    rows: list[ImageRow],
+    options: ImportOptions,
+    before: TargetState,
+    plan: Plan,
+) -> ValidationReport | str:
+    """The ``validate`` subflow's report; when the plan imported nothing, the same check
+    against the target as read for the plan (``before``), without reading it again. Else why it
+    could not run."""
+    if plan.imports:
+        checked = validate(source, target, storage, location, options, return_state=True)
+    else:
+        checked = check_target(source, target, storage, location, rows, options, before)
+    report = checked.result(raise_on_failure=False)
+    if isinstance(report, ValidationReport):
+        return report
+    return f"validation could not run: {checked.message}"
+
+
 def _approved_plan(
     target: RegistryEndpoint,
     rows: list[ImageRow],
     options: ImportOptions,
     approval: ApprovalSettings,
-) -> tuple[Plan, ImportOptions]:
-    """The plan against the target; ``force`` stands only if a person approved it (or was
-    not to be asked)."""
+) -> tuple[Plan, ImportOptions, TargetState]:
+    """The plan against the target (and the target as read); ``force`` stands only if a person
+    approved it (or was not to be asked)."""
     target_state = read_target(target, rows)
     image_filter = options.image_filter()
     plan = make_plan(rows, target_state, image_filter, force=options.force)
@@ -117,7 +140,7 @@ def _approved_plan(
             options = options.model_copy(update={"force": False})
             plan = make_plan(rows, target_state, image_filter, force=False)
     get_run_logger().info("plan: %s", plan.counts())
-    return plan, options
+    return plan, options, target_state
 
 
 def _publish(

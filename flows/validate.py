@@ -6,7 +6,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed, State
 
-from acr_migrate.models import RegistryEndpoint
+from acr_migrate.models import ImageRow, RegistryEndpoint
+from acr_migrate.ports import TargetState
 from acr_migrate.preflight import Need, refusal
 from acr_migrate.report import validation_csv, validation_markdown
 from acr_migrate.settings import ImportOptions
@@ -37,6 +38,21 @@ def validate(
     if problems:
         return Failed(message=refusal(problems))
     location, rows = resolve_manifest(storage, source.name, manifest)
+    return check_target(source, target, storage, location, rows, options, read_target(target, rows))
+
+
+def check_target(
+    source: RegistryEndpoint,
+    target: RegistryEndpoint,
+    storage: StorageSettings,
+    location: ManifestLocation,
+    rows: list[ImageRow],
+    options: ImportOptions,
+    target_state: TargetState,
+) -> State:
+    """Compare ``target_state`` (the target as read) with the manifest's rows; the CSV next to
+    the manifest, the markdown artifact, drift in the log. Completed or Failed, the report as
+    its data."""
     image_filter = options.image_filter()
     if options.check_drift:
         # excluded rows are not read; referrers go with their image, whatever their own tag
@@ -46,7 +62,7 @@ def validate(
         source_now = read_source_now(source, in_scope)
     else:
         source_now = SourceNow.unread("check_drift is off")
-    report = validate_rows(rows, read_target(target, rows), image_filter, source_now)
+    report = validate_rows(rows, target_state, image_filter, source_now)
     name = f"validation-{run_tag()}.csv"
     report.url = upload_report(storage, location, name, validation_csv(report))
     text = validation_markdown(
