@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -110,7 +111,7 @@ def _config(path: Path) -> MigrationConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -131,14 +132,14 @@ def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         console.print(
             f"[red]error:[/red] {name} could not run on Prefect ({where}; set PREFECT_API_URL "
-            f"to choose the server): {type(exc).__name__}: {first[:300]}"
+            f"to choose the server): {type(exc).__name__}: {escape(first[:300])}"
         )
         raise typer.Exit(2) from None
     refused = problems_of(state.message) if state.is_failed() else []
     if refused:
         console.print(f"[red]{name} did not start:[/red] fix the configuration first")
         for problem in refused:
-            console.print(f"  - {problem}", soft_wrap=True)
+            console.print(f"  - {escape(problem)}", soft_wrap=True)
         raise typer.Exit(2)
     try:
         data = state.result(raise_on_failure=False)
@@ -146,10 +147,10 @@ def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]
         data = exc
     ok = not state.is_failed() and not isinstance(data, BaseException)
     if isinstance(data, BaseException):
-        console.print(f"[red]{name} failed:[/red] {data}")
+        console.print(f"[red]{name} failed:[/red] {escape(str(data))}")
         data = None
     elif state.is_failed():
-        console.print(f"[red]{name} failed:[/red] {state.message}")
+        console.print(f"[red]{name} failed:[/red] {escape(str(state.message))}")
     run_id = state.state_details.flow_run_id
     if ui and run_id:
         console.print(f"Prefect run: {ui}/runs/flow-run/{run_id}")
@@ -186,7 +187,7 @@ def export_cmd(
             f"{summary.repositories} repositories) from {summary.source}"
         )
         for note in summary.notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
+            console.print(f"[yellow]note:[/yellow] {escape(note)}")
         console.print(f"Manifest: {summary.url or '(dry run: not written)'}")
     raise typer.Exit(0 if ok else 1)
 
@@ -248,9 +249,9 @@ def import_cmd(
             console.print(_counts("validation (rows)", summary.validation))
             console.print(f"Results: {summary.results_url}")
         for line in summary.failed:
-            console.print(f"[red]failed:[/red] {line}")
+            console.print(f"[red]failed:[/red] {escape(line)}")
         for line in summary.problems:
-            console.print(f"[red]validation:[/red] {line}", soft_wrap=True)
+            console.print(f"[red]validation:[/red] {escape(line)}", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -271,7 +272,7 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
     if report is not None:
         console.print(_counts("validation (rows)", report.counts()))
         for line in report.problem_lines(20):
-            console.print(f"[red]{line}[/red]", soft_wrap=True)
+            console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -300,7 +301,7 @@ def provision_cmd(
         for child in report.children_created:
             console.print(f"  {verb} {child}")
         for gap in report.gaps:
-            console.print(f"[yellow]not mirrored:[/yellow] {gap.what}: {gap.action}")
+            console.print(f"[yellow]not mirrored:[/yellow] {escape(f'{gap.what}: {gap.action}')}")
     raise typer.Exit(0 if ok else 1)
 
 
@@ -322,7 +323,7 @@ def rewrite_cmd(
     try:
         report = rewrite_folder(folder, old, new, write=write)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     for hit in report.hits:
         where = f"{hit.path}:{hit.line}"
