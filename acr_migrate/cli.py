@@ -9,6 +9,7 @@ local server that Prefect starts for the one command.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from acr_migrate.errors import MigrationError
+from acr_migrate.manifest import ManifestError
 from acr_migrate.models import ConfigError
 from acr_migrate.preflight import problems_of
 from acr_migrate.settings import PREFECT_SERVER_SETTINGS, MigrationConfig, load_config
@@ -53,7 +55,46 @@ ManifestOption = Annotated[
 
 def _flow(name: str) -> Any:
     module, _, attribute = ENTRYPOINTS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    flow = getattr(importlib.import_module(module), attribute)
+    _quiet_clear_errors()  # Prefect (imported by now) has set up its console logging
+    return flow
+
+
+#: Errors whose message says everything (a bad manifest, a bad configuration): the terminal
+#: shows Prefect's log line of them without a traceback; the run's logs keep it.
+CLEAR_ERRORS: tuple[type[BaseException], ...] = (ManifestError, ConfigError)
+
+
+class _NoTracebackFor(logging.Formatter):
+    """A console formatter that leaves out the traceback of a :data:`CLEAR_ERRORS` error."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, CLEAR_ERRORS):
+            return self.inner.format(record)
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return self.inner.format(record)
+        finally:  # other handlers (Prefect's API log) still get the traceback
+            record.exc_info, record.exc_text = saved
+
+
+def _quiet_clear_errors() -> None:
+    """Wrap the formatter of every console (stream) handler in :class:`_NoTracebackFor`."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler.formatter, _NoTracebackFor
+            ):
+                handler.setFormatter(_NoTracebackFor(handler.formatter))
 
 
 def _answers(api_url: str) -> bool:
