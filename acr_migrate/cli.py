@@ -9,16 +9,19 @@ local server that Prefect starts for the one command.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from acr_migrate.errors import MigrationError
+from acr_migrate.manifest import ManifestError
 from acr_migrate.models import ConfigError
 from acr_migrate.preflight import problems_of
 from acr_migrate.settings import PREFECT_SERVER_SETTINGS, MigrationConfig, load_config
@@ -52,7 +55,46 @@ ManifestOption = Annotated[
 
 def _flow(name: str) -> Any:
     module, _, attribute = ENTRYPOINTS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    flow = getattr(importlib.import_module(module), attribute)
+    _quiet_clear_errors()  # Prefect (imported by now) has set up its console logging
+    return flow
+
+
+#: Errors whose message says everything (a bad manifest, a bad configuration): the terminal
+#: shows Prefect's log line of them without a traceback; the run's logs keep it.
+CLEAR_ERRORS: tuple[type[BaseException], ...] = (ManifestError, ConfigError)
+
+
+class _NoTracebackFor(logging.Formatter):
+    """A console formatter that leaves out the traceback of a :data:`CLEAR_ERRORS` error."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, CLEAR_ERRORS):
+            return self.inner.format(record)
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return self.inner.format(record)
+        finally:  # other handlers (Prefect's API log) still get the traceback
+            record.exc_info, record.exc_text = saved
+
+
+def _quiet_clear_errors() -> None:
+    """Wrap the formatter of every console (stream) handler in :class:`_NoTracebackFor`."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler.formatter, _NoTracebackFor
+            ):
+                handler.setFormatter(_NoTracebackFor(handler.formatter))
 
 
 def _answers(api_url: str) -> bool:
@@ -110,7 +152,7 @@ def _config(path: Path) -> MigrationConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -131,14 +173,14 @@ def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         console.print(
             f"[red]error:[/red] {name} could not run on Prefect ({where}; set PREFECT_API_URL "
-            f"to choose the server): {type(exc).__name__}: {first[:300]}"
+            f"to choose the server): {type(exc).__name__}: {escape(first[:300])}"
         )
         raise typer.Exit(2) from None
     refused = problems_of(state.message) if state.is_failed() else []
     if refused:
         console.print(f"[red]{name} did not start:[/red] fix the configuration first")
         for problem in refused:
-            console.print(f"  - {problem}", soft_wrap=True)
+            console.print(f"  - {escape(problem)}", soft_wrap=True)
         raise typer.Exit(2)
     try:
         data = state.result(raise_on_failure=False)
@@ -146,10 +188,10 @@ def _run(name: str, cfg: MigrationConfig, **parameters: Any) -> tuple[bool, Any]
         data = exc
     ok = not state.is_failed() and not isinstance(data, BaseException)
     if isinstance(data, BaseException):
-        console.print(f"[red]{name} failed:[/red] {data}")
+        console.print(f"[red]{name} failed:[/red] {escape(str(data))}")
         data = None
     elif state.is_failed():
-        console.print(f"[red]{name} failed:[/red] {state.message}")
+        console.print(f"[red]{name} failed:[/red] {escape(str(state.message))}")
     run_id = state.state_details.flow_run_id
     if ui and run_id:
         console.print(f"Prefect run: {ui}/runs/flow-run/{run_id}")
@@ -186,7 +228,7 @@ def export_cmd(
             f"{summary.repositories} repositories) from {summary.source}"
         )
         for note in summary.notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
+            console.print(f"[yellow]note:[/yellow] {escape(note)}")
         console.print(f"Manifest: {summary.url or '(dry run: not written)'}")
     raise typer.Exit(0 if ok else 1)
 
@@ -249,9 +291,9 @@ def import_cmd(
             _print_drift(summary.drift, summary.drift_lines, summary.source_note)
             console.print(f"Results: {summary.results_url}")
         for line in summary.failed:
-            console.print(f"[red]failed:[/red] {line}")
+            console.print(f"[red]failed:[/red] {escape(line)}")
         for line in summary.problems:
-            console.print(f"[red]validation:[/red] {line}", soft_wrap=True)
+            console.print(f"[red]validation:[/red] {escape(line)}", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -273,7 +315,7 @@ def validate_cmd(config: ConfigOption = DEFAULT_CONFIG, manifest: ManifestOption
         console.print(_counts("validation (rows)", report.counts()))
         _print_drift(report.drift_counts(), report.drift_lines(20), report.source_note)
         for line in report.problem_lines(20):
-            console.print(f"[red]{line}[/red]", soft_wrap=True)
+            console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -314,7 +356,7 @@ def provision_cmd(
         for child in report.children_created:
             console.print(f"  {verb} {child}")
         for gap in report.gaps:
-            console.print(f"[yellow]not mirrored:[/yellow] {gap.what}: {gap.action}")
+            console.print(f"[yellow]not mirrored:[/yellow] {escape(f'{gap.what}: {gap.action}')}")
     raise typer.Exit(0 if ok else 1)
 
 
@@ -336,7 +378,7 @@ def rewrite_cmd(
     try:
         report = rewrite_folder(folder, old, new, write=write)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     for hit in report.hits:
         where = f"{hit.path}:{hit.line}"

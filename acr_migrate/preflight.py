@@ -170,6 +170,13 @@ def check_azure_registry(
     except ConfigError as exc:
         return [f"{role}: {exc}"], False
     except ClientAuthenticationError as exc:
+        if _tls_problem(exc):  # the authority's certificate, before Entra said anything
+            where_entra = f"{who} cannot sign in: Entra"
+            return [
+                _connection_problem(
+                    where_entra, identity.authority_host, exc, f"[{role}] ca_bundle"
+                )
+            ], False
         return [f"{who} cannot sign in: {_aad_reason(exc)}"], False
     except ResourceNotFoundError:
         if must_exist:
@@ -181,7 +188,9 @@ def check_azure_registry(
         code = getattr(getattr(exc, "error", None), "code", None) or exc.status_code
         return [f"{where}: ARM refused {who} ({code}): {_first_line(exc.message)}"], False
     except (ServiceRequestError, httpx.TransportError, OSError) as exc:
-        return [_connection_problem(f"{role} ARM", ref.resource_manager, exc, "ca_bundle")], False
+        return [
+            _connection_problem(f"{role} ARM", ref.resource_manager, exc, f"[{role}] ca_bundle")
+        ], False
     return [], True
 
 

@@ -2,7 +2,8 @@
 
 Accepted client authentication for ``grant_type=client_credentials``:
 
-- ``client_secret``: the tenant's service principal secret.
+- ``client_secret``: the tenant's service principal secret, unless it is past its end date
+  (``secret_end``: AADSTS7000222).
 - ``client_assertion`` (workload identity federation): an RS256 JWT signed by the sandbox
   federation key (``<root>/azure/federation-key.pem``; ready-made token files are written at
   ``up``), whose ``iss``, ``sub`` and ``aud`` match a federated credential of the app, not
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -77,6 +79,15 @@ def issue_access_token(
     if principal.get("mi_res_id"):
         claims["xms_mirid"] = principal["mi_res_id"]
     return signer.sign(claims), claims["exp"]
+
+
+def secret_expired(app: dict[str, Any]) -> bool:
+    """Whether the app's client secret is past its ``endDateTime`` (``secret_end``, ISO 8601;
+    Graph ``passwordCredential.endDateTime``). Secrets without one never expire here."""
+    end = app.get("secret_end")
+    if not end:
+        return False
+    return datetime.fromisoformat(str(end).replace("Z", "+00:00")) <= datetime.now(UTC)
 
 
 def aad_error(
@@ -218,6 +229,16 @@ def create_app(
                     "Invalid client secret provided. Ensure the secret being sent in the request "
                     "is the client secret value, not the client secret ID, for a secret added to "
                     f"app '{client_id}'.",
+                )
+            if secret_expired(app):
+                return aad_error(
+                    401,
+                    "invalid_client",
+                    7000222,
+                    f"The provided client secret keys for app '{client_id}' are expired. Visit "
+                    "the Azure portal to create new keys for your app: "
+                    "https://aka.ms/NewClientSecret, or consider using certificate credentials "
+                    "for added security: https://aka.ms/certCreds.",
                 )
         elif form.get("client_assertion_type") == ASSERTION_TYPE and form.get("client_assertion"):
             problem = check_assertion(form["client_assertion"], app)

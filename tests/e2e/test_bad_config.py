@@ -4,13 +4,17 @@ written, with one line that names what to fix, and no traceback; the target is u
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 
@@ -126,6 +130,37 @@ def test_bad_oci_configuration_is_refused_before_the_import(
     assert _snapshot(oci_config.target) == before
 
 
+def expired_principal(cfg: MigrationConfig, slot: str) -> dict[str, str]:
+    """A service principal of ``slot``'s tenant whose client secret ended yesterday (Entra's
+    ``endDateTime``), with a role on the registry: only the expiry is wrong with it."""
+    endpoint = cfg.source if slot == "source" else cfg.target
+    assert endpoint.azure is not None
+    body = {
+        "slot": slot,
+        "role": "Contributor",
+        "secret_end": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    }
+    resp = httpx.post(
+        endpoint.azure.resource_manager + "/_sandbox/principals",
+        json=body,
+        verify=ssl.create_default_context(cafile=endpoint.ca_bundle),
+    )
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _expired(c: MigrationConfig) -> MigrationConfig:
+    made = expired_principal(c, "source")
+    os.environ["ACR_MIGRATE_TEST_EXPIRED_SECRET"] = made["client_secret"]
+    source = _azure(
+        c.source,
+        identity=True,
+        client_id=made["client_id"],
+        client_secret_env="ACR_MIGRATE_TEST_EXPIRED_SECRET",
+    )
+    return c.model_copy(update={"source": source})
+
+
 AZURE_CASES: dict[str, tuple[Callable[[MigrationConfig], MigrationConfig], str, str]] = {
     "unknown registry": (
         lambda c: c.model_copy(update={"source": _azure(c.source, registry="nosuchregistry42")}),
@@ -163,6 +198,11 @@ AZURE_CASES: dict[str, tuple[Callable[[MigrationConfig], MigrationConfig], str, 
         "export",
         "the client secret is wrong: check the secret (AADSTS7000215)",
     ),
+    "expired client secret": (
+        _expired,
+        "export",
+        "the client secret has expired: create a new one (AADSTS7000222)",
+    ),
 }
 
 
@@ -171,6 +211,7 @@ def test_bad_azure_configuration_is_refused_first(
     case: str, migration_config: MigrationConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ACR_MIGRATE_TEST_WRONG_PW", "not-the-secret")
+    monkeypatch.setenv("ACR_MIGRATE_TEST_EXPIRED_SECRET", "")  # restored after the test
     change, flow, expected = AZURE_CASES[case]
     bad = change(migration_config)
     state = {"export": _export, "provision": _provision}[flow](bad)
@@ -228,3 +269,137 @@ engine = "oci-copy"
     assert any("'no-such-container' does not exist" in line for line in lines)
     secret = os.environ[oci_config.storage.connection_string_env or ""]
     assert secret not in out
+
+
+def _toml(table: dict[str, Any], prefix: str = "") -> str:
+    """``table`` as TOML (strings, numbers, booleans, lists of strings, sub-tables)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    plain = [f"{k} = {value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    out = ([f"[{prefix}]"] if prefix and plain else []) + plain
+    for key, sub in table.items():
+        if isinstance(sub, dict):
+            out += ["", _toml(sub, f"{prefix}.{key}" if prefix else key)]
+    return "\n".join(out)
+
+
+TargetCase = Callable[[dict[str, Any], MigrationConfig, Path], dict[str, str]]
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    table = raw
+    for key in path:
+        table = table[key]
+    table[last] = value
+
+
+def _target_expired(raw: dict[str, Any], cfg: MigrationConfig, tmp: Path) -> dict[str, str]:
+    made = expired_principal(cfg, "target")
+    _set(raw, "target.azure.identity.client_id", made["client_id"])
+    _set(raw, "target.azure.identity.client_secret_env", "ACR_MIGRATE_TEST_EXPIRED_SECRET")
+    return {"ACR_MIGRATE_TEST_EXPIRED_SECRET": made["client_secret"]}
+
+
+def _target_case(dotted: str, value: Callable[[MigrationConfig, Path], Any]) -> TargetCase:
+    def change(raw: dict[str, Any], cfg: MigrationConfig, tmp: Path) -> dict[str, str]:
+        _set(raw, dotted, value(cfg, tmp))
+        return {"ACR_MIGRATE_TEST_WRONG_PW": "not-the-secret"}
+
+    return change
+
+
+#: The bullets of issue 11 (5), on the target of an Azure import: what the config changes,
+#: and the fragment of the one problem the terminal must print.
+TARGET_CASES: dict[str, tuple[TargetCase, str]] = {
+    "unknown registry": (
+        _target_case("target.azure.registry", lambda c, t: "nosuchregistry42"),
+        "target registry 'nosuchregistry42' (resource group",
+    ),
+    "wrong tenant": (
+        _target_case(
+            "target.azure.identity.tenant_id",
+            lambda c, t: c.source.azure.identity.tenant_id,  # type: ignore[union-attr]
+        ),
+        "no such application in this tenant: check tenant_id and client_id (AADSTS700016)",
+    ),
+    "wrong secret": (
+        _target_case(
+            "target.azure.identity.client_secret_env", lambda c, t: "ACR_MIGRATE_TEST_WRONG_PW"
+        ),
+        "the client secret is wrong: check the secret (AADSTS7000215)",
+    ),
+    "expired secret": (
+        _target_expired,
+        "the client secret has expired: create a new one (AADSTS7000222)",
+    ),
+    "missing container": (
+        _target_case("storage.container", lambda c, t: "no-such-container"),
+        "storage container 'no-such-container' does not exist",
+    ),
+    "unreachable endpoint": (
+        _target_case("target.azure.resource_manager", lambda c, t: "https://127.0.0.1:9"),
+        "target ARM https://127.0.0.1:9 does not answer",
+    ),
+    "unknown CA": (
+        _target_case("target.ca_bundle", lambda c, t: _other_ca(t)),
+        "its TLS certificate is not trusted",
+    ),
+}
+
+
+@pytest.mark.usefixtures("target_acr")
+@pytest.mark.parametrize("case", sorted(TARGET_CASES))
+def test_cli_import_refuses_a_bad_azure_target_before_any_import(
+    case: str, migration_config: MigrationConfig, sandbox_config: Path, tmp_path: Path
+) -> None:
+    """``acr-migrate import`` on the Azure config with one thing wrong: exit 2 and one line
+    naming what to fix, no traceback, no secret, before anything is imported: the target's
+    inventory is the same afterwards."""
+    from prefect.settings import PREFECT_API_URL
+
+    change, expected = TARGET_CASES[case]
+    raw = tomllib.loads(sandbox_config.read_text())
+    extra_env = change(raw, migration_config, tmp_path)
+    # Beside the sandbox's own config: its relative paths (env file, CA) still resolve.
+    config = sandbox_config.parent / f"bad-{uuid.uuid4().hex[:8]}.toml"
+    config.write_text(_toml(raw) + "\n")
+    before = _snapshot(migration_config.target)
+    env = {**os.environ, **extra_env}
+    env.update(PREFECT_API_URL=str(PREFECT_API_URL.value()), COLUMNS="250")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "acr_migrate.cli", "import", "-c", str(config)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        config.unlink()
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "import did not start" in done.stdout, out
+    assert "Traceback" not in out, out
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("- ")]
+    assert len(lines) == 1 and expected in lines[0], out
+    if case == "unknown CA":  # naming what to fix
+        assert "set [target] ca_bundle to the CA that signed it" in lines[0], out
+    for name in (
+        "ACR_MIGRATE_TARGET_CLIENT_SECRET",
+        "ACR_MIGRATE_TARGET_PASSWORD",
+        "ACR_MIGRATE_STORAGE_CONNECTION_STRING",
+        *extra_env,
+    ):
+        secret = env.get(name)
+        assert not secret or secret not in out, f"{name} leaked"
+    assert _snapshot(migration_config.target) == before

@@ -27,19 +27,8 @@ from tests.helpers import push_endpoint, run_export, uid
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
 REPO = Path(__file__).resolve().parents[2]
-#: Corpus cases run through the whole flow (the rest are covered by the unit tests).
-FLOW_CASES = [
-    c
-    for c in cases()
-    if c.name
-    in {
-        "sha256 mismatch: a digest changed after export",
-        "one repository:tag with two digests",
-        "=cmd in a tag",
-        "latin-1 byte in a tag",
-        "missing column",
-    }
-]
+#: The bad cases of the corpus (tests/data/manifests/index.toml).
+BAD = [c for c in cases() if c.error is not None]
 
 
 def target_inventory(cfg: MigrationConfig, prefix: str) -> dict[str, Any]:
@@ -128,26 +117,50 @@ def test_the_cli_exits_non_zero_naming_the_blob(
     out = done.stdout
     assert f"import failed: manifest {cfg.storage.container}/{location.blob}: " in out, out
     assert "changed or truncated after export" in out
-    # Prefect's own task-failure log still prints a traceback on stderr (reported, cli.py).
-    assert "Traceback" not in out
+    # One clear error: Prefect's own log lines of it on stderr carry no traceback either.
+    assert "Traceback" not in out + done.stderr, done.stderr
     assert target_inventory(cfg, prefix) == before
 
 
-@pytest.mark.parametrize("case", FLOW_CASES, ids=[c.id for c in FLOW_CASES])
-def test_corpus_cases_stop_the_import_flow(migration_config: MigrationConfig, case: Case) -> None:
+@pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
+def test_every_bad_manifest_stops_the_cli_import_and_leaves_the_target_untouched(
+    migration_config: MigrationConfig,
+    sandbox_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: Case,
+) -> None:
+    """Each case of the corpus as a blob in Azurite, imported with ``acr-migrate import
+    --manifest``: exit 1 and one error naming the blob, the row and the column, and the
+    target's inventory the same before and after."""
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from acr_migrate.cli import app, console
+
     cfg = migration_config
     store = BlobStore(cfg.storage)
     store.ensure_container()
     blob = f"corpus-{uid()}/{MANIFEST_NAME}"
     store.put(blob, case.data, content_type="text/csv", metadata=case.metadata)
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    monkeypatch.setattr(console, "width", 2000)  # one line per message, as COLUMNS=2000
     before = target_inventory(cfg, "team-a/")
-    state = import_state(cfg, ManifestLocation(container=cfg.storage.container, blob=blob))
-    assert state.is_failed()
-    error = state.result(raise_on_failure=False)
-    assert isinstance(error, ManifestError), error
-    assert (error.row, error.column) == (case.row, case.column)
-    assert case.error is not None and case.error in str(error)
-    assert str(error).startswith(f"manifest {cfg.storage.container}/{blob}: ")
+    done = CliRunner().invoke(
+        app, ["import", "--config", str(sandbox_config), "--manifest", blob], catch_exceptions=True
+    )
+    # A crash is exit 1 too: it must be the command's own exit.
+    assert isinstance(done.exception, SystemExit), done.exception
+    assert done.exit_code == 1, done.output
+    out = " ".join(done.output.split())
+    failed = [line for line in done.output.splitlines() if line.startswith("import failed:")]
+    assert len(failed) == 1, done.output
+    assert failed[0].startswith(f"import failed: manifest {cfg.storage.container}/{blob}: ")
+    assert case.error is not None and case.error in out, out
+    if case.row is not None:
+        assert f"row {case.row}" in failed[0], failed[0]
+    if case.column is not None:
+        assert f"column {case.column!r}" in failed[0], failed[0]
+    assert "Traceback" not in done.output
     assert target_inventory(cfg, "team-a/") == before
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from azure.identity import ClientSecretCredential
 from sandbox import api
 from sandbox.azure.clients import Sandbox
 from sandbox.oci_push import Endpoint, RegistryClient, RegistryError, build_image, make_layer
-from tests.helpers import uid
+from tests.helpers import put_target_registry, uid
 
 pytestmark = pytest.mark.integration
 
@@ -32,20 +33,9 @@ def sbx(sandbox_config: Path) -> Sandbox:
 
 @pytest.fixture(scope="module")
 def target_registry(sbx: Sandbox) -> Any:
-    """The target registry, created through ARM with begin_create (idempotent PUT)."""
-    t = sbx.tenant("target")
-    mgmt = sbx.mgmt("target")
-    poller = mgmt.registries.begin_create(
-        t["resource_group"],
-        t["registry"],
-        {
-            "location": "westeurope",
-            "sku": {"name": "Premium"},
-            "tags": {"env": "prod"},
-            "properties": {"adminUserEnabled": True},
-        },
-    )
-    return poller.result()
+    """The target registry, created through ARM with begin_create (idempotent PUT), as every
+    fixture that puts the shared target does: no tags of its own left behind for later tests."""
+    return put_target_registry(sbx)
 
 
 @pytest.fixture
@@ -132,6 +122,30 @@ def test_client_secret_tokens_per_tenant(sbx: Sandbox) -> None:
 
 def sbx_aud() -> str:
     return "https://containerregistry.azure.net"
+
+
+def test_an_expired_client_secret_is_refused(sbx: Sandbox) -> None:
+    """A secret past its end date is refused as expired (AADSTS7000222), one still within it
+    signs in: the same principal shape, only ``secret_end`` differs."""
+    url = sbx.azure["resource_manager"] + "/_sandbox/principals"
+    now = datetime.now(UTC)
+    made = {}
+    with httpx.Client(verify=_ctx(sbx)) as http:
+        for name, end in (("expired", now - timedelta(days=1)), ("valid", now + timedelta(days=1))):
+            body = {"slot": "source", "role": "Reader", "secret_end": end.isoformat()}
+            resp = http.post(url, json=body)
+            assert resp.status_code == 200, resp.text
+            made[name] = resp.json()
+
+    def credential(p: dict[str, str]) -> ClientSecretCredential:
+        return ClientSecretCredential(
+            p["tenant_id"], p["client_id"], p["client_secret"], **sbx.credential_kwargs()
+        )
+
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000222") as info:
+        credential(made["expired"]).get_token(ARM)
+    assert "are expired" in str(info.value)
+    assert credential(made["valid"]).get_token(ARM).token
 
 
 def test_wrong_secret_and_unknown_client(sbx: Sandbox) -> None:
@@ -328,6 +342,14 @@ def test_sub_resources_round_trip(sbx: Sandbox, target_registry: Any) -> None:
     ).result()
     assert rule.source_repository == "docker.io/library/alpine"
     assert "hub-alpine" in [c.name for c in mgmt.cache_rules.list(rg, name)]
+    # The target is shared: leave none of these behind for a later provision to trip over
+    # (the source's own cache rule targets mirror/alpine too).
+    mgmt.cache_rules.begin_delete(rg, name, "hub-alpine").result()
+    mgmt.tokens.begin_delete(rg, name, "tok-a").result()
+    mgmt.scope_maps.begin_delete(rg, name, "pull-a").result()
+    assert "hub-alpine" not in [c.name for c in mgmt.cache_rules.list(rg, name)]
+    assert "tok-a" not in [k.name for k in mgmt.tokens.list(rg, name)]
+    assert "pull-a" not in [m.name for m in mgmt.scope_maps.list(rg, name)]
     mgmt.webhooks.begin_delete(rg, name, "copyhook").result()
     assert "copyhook" not in [w.name for w in mgmt.webhooks.list(rg, name)]
     with pytest.raises(HttpResponseError) as err:

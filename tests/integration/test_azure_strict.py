@@ -161,18 +161,25 @@ def test_entra_pull_token_goes_without_username(
     assert "Unauthorized" in str(err.value)
 
 
+#: Token lifetime of the expiry test: more than a token is used for in one import step even
+#: on a slow machine (each request asks the credential again), still short to wait out.
+TOKEN_TTL_SECONDS = 6
+
+
 def test_pull_token_is_fetched_per_import(
     migration_config: MigrationConfig, target: Any, fast_lro: None, behaviour: Any
 ) -> None:
-    """Entra tokens expire (60-90 min on Azure; 2 s here): an engine opened before the source
-    token expired still imports, because each import asks the credential again."""
-    behaviour(token_ttl=2, clock_skew=0)
+    """Entra tokens expire (60-90 min on Azure; seconds here): an engine opened before the
+    source token expired still imports, because each import asks the credential again."""
+    behaviour(token_ttl=TOKEN_TTL_SECONDS, clock_skew=0)
     cfg = migration_config
     first, second = pushed(cfg, f"tokenttl/{uid()}"), pushed(cfg, f"tokenttl/{uid()}")
     engine = open_engine("acr-import", open_registry(entra_source(cfg)), open_registry(cfg.target))
     try:
         assert engine.import_image(first).status is ImportStatus.IMPORTED
-        time.sleep(3)  # let every token issued so far expire
+        # Every token issued so far has expired after this (a lower bound: a slow machine
+        # only waits longer).
+        time.sleep(TOKEN_TTL_SECONDS + 1)
         assert engine.import_image(second).status is ImportStatus.IMPORTED
     finally:
         engine.close()

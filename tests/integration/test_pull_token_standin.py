@@ -110,14 +110,22 @@ def test_a_token_pulls_only_its_repositories_and_never_pushes(
         assert "pushed-by-token" not in client.tags(allowed)
 
 
+#: The expiry of the short-lived password: far more than granting it and one pull take.
+SHORT_EXPIRY_SECONDS = 15
+
+
 def test_an_expired_or_rotated_password_is_refused(migration_config: MigrationConfig) -> None:
     cfg = migration_config
     repository = f"expiry-{uid()}/app"
     _push(cfg, repository)
     token = f"pt-{uid()}"
-    short = _grant(cfg, token, [repository], datetime.now(UTC) + timedelta(seconds=3))
+    # Long enough that granting and one pull fit before it on the slowest machine; then wait
+    # until the expiry has passed (however long that takes), never for a fixed time.
+    expiry = datetime.now(UTC) + timedelta(seconds=SHORT_EXPIRY_SECONDS)
+    short = _grant(cfg, token, [repository], expiry)
     assert _pulls(cfg.source, short, repository, "v1")
-    time.sleep(4)
+    while datetime.now(UTC) < expiry + timedelta(seconds=1):
+        time.sleep(0.5)
     assert not _pulls(cfg.source, short, repository, "v1"), "an expired password still pulls"
 
     first = _grant(cfg, token, [repository], datetime.now(UTC) + timedelta(hours=1))

@@ -18,6 +18,10 @@ from sandbox.azure.arm.state import Arm
 from sandbox.azure.resources import CHILD_TYPES, PROVIDER, new_child
 from sandbox.azure.store import ARM_READ_ROLES, ARM_WRITE_ROLES
 
+#: Sub-resources whose DELETE is a 202 long-running operation (the spec allows no 200 for
+#: cache rules and credential sets: ``CacheRules_Delete``/``CredentialSets_Delete`` 202/204).
+ASYNC_DELETE = frozenset({"replications", "cacherules", "credentialsets"})
+
 
 async def h_child(
     arm: Arm, request: Request, claims: dict[str, Any], p: dict[str, str], api: str
@@ -84,13 +88,15 @@ async def h_child(
         if kind == "privateendpointconnections":
             rec["resource"]["properties"]["privateEndpointConnections"] = list(bucket.values())
         arm.store.save_soon()
-        if kind == "replications":
+        if kind in ASYNC_DELETE:
             # As recorded: 202, body null, Location of an operation result (200, empty).
             op = Operation(
-                id=f"replications-{uuid.uuid4()}",
+                id=f"{kind}-{uuid.uuid4()}",
                 kind="delete",
                 subscription=sub,
-                location=str(existing.get("location") or "").lower(),
+                location=str(
+                    existing.get("location") or rec["resource"].get("location") or ""
+                ).lower(),
                 api_version=api,
                 done=True,
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,7 +46,9 @@ def control_routes(arm: Arm) -> list[Route]:
         """A new service principal of a slot's tenant holding ``role`` at ``scope``.
 
         Body: ``{"slot": "source"|"target", "role": "Reader", "scope": "registry" |
-        "subscription" | "<resource id>"}``; answers its tenant, client id, secret, object id.
+        "subscription" | "<resource id>", "secret_end": "<ISO 8601>"}`` (``secret_end``, when
+        given, is the secret's ``endDateTime``: past it Entra refuses the secret as expired);
+        answers its tenant, client id, secret, object id.
         """
         body = json.loads(await request.body() or b"{}")
         slot = arm.ctx.slot(str(body.get("slot") or ""))
@@ -65,6 +68,15 @@ def control_routes(arm: Arm) -> list[Route]:
             "secret": secret,
             "federated_credentials": [],
         }
+        if body.get("secret_end"):
+            end = str(body["secret_end"])
+            try:
+                datetime.fromisoformat(end.replace("Z", "+00:00"))
+            except ValueError:
+                return JSONResponse(
+                    {"error": f"secret_end {end!r} is not ISO 8601"}, status_code=400
+                )
+            arm.store.data["tenants"][tenant]["apps"][client_id]["secret_end"] = end
         ra = role_assignment(tenant, scope, role, oid)
         arm.store.data["role_assignments"][ra["id"].lower()] = ra
         arm.store.save_soon()
