@@ -50,12 +50,14 @@ class AdaptiveWindow:
         *,
         adaptive: bool = True,
         start: int = START,
+        paced: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ceiling < 1:
             raise ValueError("ceiling must be >= 1")
         self.ceiling = ceiling
         self.adaptive = adaptive
+        self.paced = paced and adaptive
         self._clock = clock
         self._window = min(ceiling, max(1, start)) if adaptive else ceiling
         self._threshold = ceiling  # slow start until the first cut
@@ -86,11 +88,11 @@ class AdaptiveWindow:
         self._in_flight += 1
         self._issued += 1
         self._started[self._issued] = now
-        if self.adaptive and self._latency:
+        if self.paced and self._latency:
             self._next_start = now + self._latency / self._window
         return self._issued
 
-    def _ready_at(self) -> float:
+    def ready_at(self) -> float:
         """When a start may next be possible (0: as soon as a place is free)."""
         return max(self._hold_until, self._next_start)
 
@@ -152,7 +154,7 @@ class AdaptiveWindow:
         """Wait until one more image may start; its ticket."""
         with self._cond:
             while (ticket := self._try_start()) is None:
-                wait = self._ready_at() - self._clock()
+                wait = self.ready_at() - self._clock()
                 self._cond.wait(timeout=wait if wait > 0 else None)
             return ticket
 
