@@ -76,6 +76,7 @@ test: setup lint typecheck
 # Side-by-side measurements (issue 11): ratios from one run each, raw figures in
 # benchmarks/results/*.json. Not part of make test; under 15 minutes on 2 cores.
 bench: setup
+	$(RUN) python benchmarks/bench_scale.py
 
 unit: deps
 	$(RUN) pytest -q tests/unit
