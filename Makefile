@@ -78,6 +78,7 @@ test: setup lint typecheck
 bench: setup
 	$(RUN) python benchmarks/bench_import_stage.py --rounds 1 --methods bare skopeo import
 	$(RUN) python benchmarks/bench_throttled_import.py --images 500 --fixed-images 100 --fixed-1-images 6
+	$(RUN) python benchmarks/bench_scale.py
 
 unit: deps
 	$(RUN) pytest -q tests/unit
