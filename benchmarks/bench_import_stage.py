@@ -60,6 +60,8 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
+from children import child_result  # noqa: E402
+
 USER = "bench"
 SOURCE_PASSWORD_ENV = "BENCH_SOURCE_PASSWORD"
 TARGET_PASSWORD_ENV = "BENCH_TARGET_PASSWORD"
@@ -290,18 +292,8 @@ def verify(url: str, ca: Path, password: str, images: Images, what: str) -> None
 
 
 def run_child(kind: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    path = Path(spec["dir"]) / f"{kind}.json"
-    path.write_text(json.dumps(spec))
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--spec", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    """This script run again as ``--child kind`` with ``spec``; the JSON its last line prints."""
+    return child_result(__file__, kind, spec, env)
 
 
 def run_skopeo(spec: dict[str, Any], certs_dir: Path, password: str) -> dict[str, Any]:

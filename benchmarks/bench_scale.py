@@ -67,6 +67,8 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
+from children import child_result  # noqa: E402
+
 SCALE = "scale"  # repositories scale/r000 ... of the many small manifests
 SMALL, LARGE = "layers-small", "layers-large"
 CONCURRENCY = 8  # the sandbox config's (oci.toml) images at once
@@ -244,19 +246,8 @@ def child_export(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(kind: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    path = Path(spec["dir"]) / f"child-{kind}.json"
-    path.write_text(json.dumps(spec))
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--spec", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    """This script run again as ``--child kind`` with ``spec``; the JSON its last line prints."""
+    return child_result(__file__, kind, spec, env)
 
 
 # --- seeding (not measured) ---------------------------------------------------------------------

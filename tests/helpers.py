@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,28 @@ from sandbox.oci_push import (
     push_image,
     push_referrer,
 )
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``acr-migrate <args>`` in a child process (wide console, output captured), against this
+    session's Prefect server unless ``env`` says otherwise."""
+    if env is None:
+        from prefect.settings import PREFECT_API_URL
+
+        env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env = {"COLUMNS": "2000", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "acr_migrate.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def uid() -> str:

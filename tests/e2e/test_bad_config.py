@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import subprocess
-import sys
 import tomllib
 import uuid
 from collections.abc import Callable
@@ -22,7 +20,8 @@ from acr_migrate.models import RegistryEndpoint
 from acr_migrate.oci.client import RegistryClient
 from acr_migrate.preflight import problems_of
 from acr_migrate.settings import ExportOptions, MigrationConfig
-from tests.e2e.conftest import REPO, PrefectApi
+from tests.e2e.conftest import PrefectApi
+from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -251,14 +250,7 @@ engine = "oci-copy"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.pop("ACR_MIGRATE_TEST_UNSET", None)
     env.update(PREFECT_API_URL=prefect_api.url, COLUMNS="250", PREFECT_HOME=str(tmp_path))
-    done = subprocess.run(
-        [sys.executable, "-m", "acr_migrate.cli", "import", "-c", str(config)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli("import", "-c", str(config), env=env, timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode == 2, out
     assert "Traceback" not in out
@@ -376,14 +368,7 @@ def test_cli_import_refuses_a_bad_azure_target_before_any_import(
     env = {**os.environ, **extra_env}
     env.update(PREFECT_API_URL=str(PREFECT_API_URL.value()), COLUMNS="250")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "acr_migrate.cli", "import", "-c", str(config)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = run_cli("import", "-c", str(config), env=env, timeout=300)
     finally:
         config.unlink()
     out = done.stdout + done.stderr

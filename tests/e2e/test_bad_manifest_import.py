@@ -6,9 +6,6 @@ column; the target's inventory is the same before and after.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,10 @@ from acr_migrate.storage import MANIFEST_NAME, BlobStore, ManifestLocation
 from flows.target_import import target_import
 from sandbox.oci_push import build_image, make_layer, push_image
 from tests.data.manifests.corpus import Case, cases
-from tests.helpers import push_endpoint, run_export, uid
+from tests.helpers import push_endpoint, run_cli, run_export, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
-REPO = Path(__file__).resolve().parents[2]
 #: The bad cases of the corpus (tests/data/manifests/index.toml).
 BAD = [c for c in cases() if c.error is not None]
 
@@ -96,23 +92,11 @@ def test_the_cli_exits_non_zero_naming_the_blob(
     sandbox_config: Path,
     tampered: tuple[ManifestLocation, str, dict[str, str]],
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
 
     cfg = migration_config
     location, prefix, _ = tampered
     before = target_inventory(cfg, prefix)
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "2000"}
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "acr_migrate.cli", "import"),
-            *("--config", str(sandbox_config), "--manifest", location.blob),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli("import", "--config", str(sandbox_config), "--manifest", location.blob)
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     assert f"import failed: manifest {cfg.storage.container}/{location.blob}: " in out, out
@@ -169,7 +153,6 @@ def test_a_digest_changed_with_its_checksum_recomputed_is_named_row_and_image_at
 ) -> None:
     """Every check of the blob passes (the metadata was recomputed), so the import runs: the
     changed row cannot land, and the terminal names its manifest row and its image."""
-    from prefect.settings import PREFECT_API_URL
 
     from acr_migrate.manifest import manifest_metadata, read_manifest, write_manifest
 
@@ -194,18 +177,7 @@ def test_a_digest_changed_with_its_checksum_recomputed_is_named_row_and_image_at
     )
     blob = f"redigest-{uid()}/{MANIFEST_NAME}"
     store.put(blob, data, content_type="text/csv", metadata=metadata)
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "2000"}
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "acr_migrate.cli", "import"),
-            *("--config", str(sandbox_config), "--manifest", blob),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_cli("import", "--config", str(sandbox_config), "--manifest", blob)
     assert done.returncode == 1, done.stdout + done.stderr
     out = " ".join(done.stdout.split())
     assert f"validation: row {changed + 1}: {prefix}/app:v1: missing (expected {forged}" in out, out

@@ -9,9 +9,6 @@ here), or the same registry as a plain OCI one (read with one HEAD per tag).
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +22,9 @@ from acr_migrate.storage import BlobStore
 from acr_migrate.validate import Check, Drift, ValidationReport
 from flows.validate import validate
 from sandbox.oci_push import Image, build_image, make_layer, push_image
-from tests.helpers import push_endpoint, run_export, run_import, uid
+from tests.helpers import push_endpoint, run_cli, run_export, run_import, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["acr"])
@@ -150,20 +145,8 @@ def test_a_tag_moved_after_the_export_lands_exported_and_validation_lists_the_dr
 
     if engine is not EngineName.OCI_COPY or cfg.source.azure is None:
         return  # the CLI's face of it once is enough (the sandbox config is the ACR one)
-    from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "2000"}
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "acr_migrate.cli", "validate"),
-            *("--config", str(sandbox_config), "--manifest", export.location.blob),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_cli("validate", "--config", str(sandbox_config), "--manifest", export.location.blob)
     assert done.returncode == 0, done.stdout + done.stderr
     out = " ".join(done.stdout.split())
     assert "drift in the source, not failures (rows)" in out, out

@@ -82,14 +82,8 @@ def _secrets(demo: DemoSandbox) -> dict[str, str]:
 
 def test_the_demo_runs_with_the_chosen_secrets(demo_sandbox: DemoSandbox) -> None:
     runs = demo_sandbox.runs
-    assert [r.step for r in runs] == [
-        "export (source)",
-        "dry-run import (event)",
-        "provision (target)",
-        "import (target)",
-        "validate (target)",
-    ]
-    assert all(r.ok for r in runs), [(r.step, r.state, r.message) for r in runs]
+    # The steps themselves are test_demo's; here: every one ran, with the chosen secrets.
+    assert len(runs) == 5 and all(r.ok for r in runs), [(r.step, r.state, r.message) for r in runs]
     assert demo_sandbox.cli.returncode == 0, demo_sandbox.cli.stdout + demo_sandbox.cli.stderr
     env = api.read_env_file(demo_sandbox.root / api.ENV_NAME)
     assert {k: env[k] for k in DEMO_SECRETS if k in env} == {
