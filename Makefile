@@ -77,9 +77,9 @@ test: setup lint typecheck
 # benchmarks/results/*.json. Not part of make test; under 15 minutes on 2 cores.
 bench: setup
 	$(RUN) python benchmarks/bench_import_stage.py --rounds 1 --methods bare skopeo import
-	$(RUN) python benchmarks/bench_throttled_import.py --images 500 --fixed-images 60 --fixed-1-images 4
+	$(RUN) python benchmarks/bench_throttled_import.py --images 500 --fixed-images 40 --fixed-1-images 3
 	$(RUN) python benchmarks/bench_scale.py
-	$(RUN) python benchmarks/bench_referrers.py --images 20
+	$(RUN) python benchmarks/bench_referrers.py --images 12
 
 unit: deps
 	$(RUN) pytest -q tests/unit
