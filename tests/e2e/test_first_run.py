@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO
+from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.e2e]
 
@@ -21,14 +20,7 @@ pytestmark = [pytest.mark.e2e]
 def _cli(*args: str, home: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), COLUMNS="200", **extra)
-    return subprocess.run(
-        [sys.executable, "-m", "acr_migrate.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_cli(*args, env=env, timeout=900)
 
 
 def test_cli_runs_on_a_fresh_machine(sandbox_config: Path, tmp_path: Path) -> None:
