@@ -68,6 +68,14 @@ def push_endpoint(endpoint: RegistryEndpoint) -> Endpoint:
     )
 
 
+def push_small_image(cfg: MigrationConfig, repository: str, tags: list[str], seed: str) -> str:
+    """A one-layer image whose content depends on ``seed``, pushed to the source as
+    ``repository`` with ``tags``; its digest."""
+    image = build_image([make_layer({"f": seed.encode() * 64})])
+    push_image(push_endpoint(cfg.source), repository, tags, image)
+    return image.digest
+
+
 def run_export(cfg: MigrationConfig, **options: Any) -> Any:
     """Run the source-export flow; it must complete. Returns its summary."""
     from flows.source_export import source_export

@@ -17,8 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from acr_migrate.settings import EngineName, MigrationConfig
-from sandbox.oci_push import build_image, make_layer, push_image
-from tests.helpers import push_endpoint, run_export, run_import, uid
+from tests.helpers import push_small_image, run_export, run_import, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
@@ -29,8 +28,7 @@ THROTTLED = 3
 def _push(cfg: MigrationConfig, prefix: str, count: int) -> list[str]:
     repos = [f"{prefix}/img{i}" for i in range(count)]
     for repo in repos:
-        image = build_image([make_layer({"f": repo.encode() * 64})])
-        push_image(push_endpoint(cfg.source), repo, ["v1"], image)
+        push_small_image(cfg, repo, ["v1"], repo)
     return repos
 
 

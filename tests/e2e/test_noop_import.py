@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from acr_migrate.settings import EngineName, MigrationConfig
-from sandbox.oci_push import build_image, make_layer, push_image
-from tests.helpers import push_endpoint, run_export, run_import, uid
+from tests.helpers import push_small_image, run_export, run_import, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server", "target_acr")]
 
@@ -22,8 +21,7 @@ def test_a_no_op_import_reads_the_target_once(
     prefix = f"noop-{uid()}"
     tags = {f"{prefix}/app{i}": "v1" for i in range(3)}
     for repo, tag in tags.items():
-        image = build_image([make_layer({"f": repo.encode()})])
-        push_image(push_endpoint(cfg.source), repo, [tag], image)
+        push_small_image(cfg, repo, [tag], repo)
     export = run_export(cfg, include=[f"{prefix}/*"])
     proxy, state = recording_proxy(cfg.target.url)
     via_proxy = cfg.target.model_copy(update={"url": proxy.url})
